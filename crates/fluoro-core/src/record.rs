@@ -142,7 +142,7 @@ pub fn signed_distance_to_line(
 ) -> Option<f64> {
     let (dx, dy) = (p1[0] - p0[0], p1[1] - p0[1]);
     let len = (dx * dx + dy * dy).sqrt();
-    if !(len > 1e-9) {
+    if len.is_nan() || len <= 1e-9 {
         return None;
     }
     let side = |p: [f64; 2]| (dx * (p[1] - p0[1]) - dy * (p[0] - p0[0])) / len;

@@ -204,8 +204,10 @@ fn idct_tables() -> [[f64; 8]; 8] {
     t
 }
 
-/// Decodes one JPEG codestream (sequential DCT, Huffman).
-pub fn decode(data: &[u8]) -> Result<JpegImage, String> {
+/// Decodes one JPEG codestream (sequential DCT, Huffman). When `expected` gives
+/// `(width, height)`, a frame header declaring another size is rejected before anything is
+/// allocated.
+pub fn decode(data: &[u8], expected: Option<(usize, usize)>) -> Result<JpegImage, String> {
     if data.len() < 4 || data[0] != 0xFF || data[1] != 0xD8 {
         return Err("JPEG data does not start with an SOI marker".into());
     }
@@ -258,6 +260,13 @@ pub fn decode(data: &[u8]) -> Result<JpegImage, String> {
                 let nf = usize::from(seg[5]);
                 if width == 0 || height == 0 || width * height > MAX_PIXELS {
                     return Err(format!("implausible JPEG size {width}x{height}"));
+                }
+                if let Some((ew, eh)) = expected
+                    && (ew, eh) != (width, height)
+                {
+                    return Err(format!(
+                        "JPEG frame is {width}x{height} but the attributes say {ew}x{eh}"
+                    ));
                 }
                 if nf == 0 || nf > 4 || seg.len() < 6 + 3 * nf {
                     return Err("bad component count in SOF".into());
@@ -442,6 +451,7 @@ fn decode_scan(
     Ok(bits.pos)
 }
 
+#[allow(clippy::needless_range_loop)] // block index arithmetic reads better with explicit indices
 fn reconstruct(
     width: usize,
     height: usize,
@@ -532,13 +542,18 @@ mod tests {
 
     #[test]
     fn rejects_garbage_without_panicking() {
-        assert!(decode(&[]).is_err());
-        assert!(decode(&[0xFF, 0xD8, 0xFF]).is_err());
+        assert!(decode(&[], None).is_err());
+        assert!(decode(&[0xFF, 0xD8, 0xFF], None).is_err());
         let mut bytes = vec![
             0xFF, 0xD8, 0xFF, 0xC1, 0x00, 0x0B, 12, 0, 8, 0, 8, 1, 1, 0x11, 0,
         ];
         bytes.extend([0xFF, 0xDA, 0x00, 0x08, 1, 1, 0, 0, 63, 0, 0x12, 0x34]);
-        assert!(decode(&bytes).is_err()); // no Huffman tables
+        assert!(decode(&bytes, None).is_err()); // no Huffman tables
+        assert!(
+            decode(&bytes, Some((16, 16)))
+                .unwrap_err()
+                .contains("attributes")
+        );
     }
 
     #[test]

@@ -99,9 +99,7 @@ impl VoiLut {
                     let w = w.max(1.0);
                     if x <= c - 0.5 - (w - 1.0) / 2.0 {
                         0.0
-                    } else if x > c - 0.5 + (w - 1.0) / 2.0 {
-                        1.0
-                    } else if w <= 1.0 {
+                    } else if x > c - 0.5 + (w - 1.0) / 2.0 || w <= 1.0 {
                         1.0
                     } else {
                         ((x - (c - 0.5)) / (w - 1.0) + 0.5).clamp(0.0, 1.0)

@@ -349,7 +349,8 @@ impl Study {
         if matches!(ts, "1.2.840.10008.1.2.4.50" | "1.2.840.10008.1.2.4.51") {
             let data = self.encoded_frame(index)?;
             if let Some((_, 12)) = jpeg12::sof_precision(&data) {
-                let img = jpeg12::decode(&data).map_err(decode_err)?;
+                let img =
+                    jpeg12::decode(&data, Some((fmt.columns, fmt.rows))).map_err(decode_err)?;
                 if img.width != fmt.columns
                     || img.height != fmt.rows
                     || img.components != fmt.samples_per_pixel

@@ -1,0 +1,75 @@
+//! `fluoro`: the command-line front end of the fluoroscopy guidance pipeline.
+
+mod info;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Fluoroscopy image guidance for the mild procedure: read DICOM fluoroscopy, inspect and
+/// export it.
+#[derive(Parser, Debug)]
+#[command(name = "fluoro", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Describe a study: SOP class, transfer syntax, frames, size, bits, photometric,
+    /// frame timing, C-arm geometry, mm per pixel and its source, shutter.
+    Info {
+        /// The DICOM file.
+        study: PathBuf,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export every frame's stored pixel values to DIR/frames.npy, shape (frames, rows,
+    /// columns), dtype of the stored data, before any LUT.
+    Export {
+        /// The DICOM file.
+        study: PathBuf,
+        /// Output folder (created if absent).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Info { study, json } => info::run(&study, json),
+        Command::Export { study, out } => export(&study, &out),
+    }
+}
+
+fn export(study: &std::path::Path, out: &std::path::Path) -> Result<()> {
+    let s = fluoro_dicom::Study::open(study)?;
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("{}: cannot create output folder", out.display()))?;
+    let path = out.join("frames.npy");
+    let stats = fluoro_dicom::npy::export_study(&s, &path)?;
+    let f = s.format();
+    println!(
+        "wrote {} ({} frames of {}x{}, dtype {}, {:.1} MB)",
+        path.display(),
+        stats.frames,
+        f.columns,
+        f.rows,
+        f.npy_dtype(),
+        stats.bytes as f64 / 1e6
+    );
+    Ok(())
+}
