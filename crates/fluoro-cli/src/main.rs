@@ -1,6 +1,8 @@
 //! `fluoro`: the command-line front end of the fluoroscopy guidance pipeline.
 
 mod info;
+mod preview;
+mod synth;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -34,7 +36,14 @@ enum Command {
         /// Output folder (created if absent).
         #[arg(long)]
         out: PathBuf,
+        /// Also write each frame as an 8-bit PNG (modality LUT, VOI LUT, MONOCHROME1
+        /// inversion applied) to DIR/png/NNNNNN.png.
+        #[arg(long)]
+        png: bool,
     },
+    /// Simulate a mild-procedure fluoroscopy study with exact ground truth: an XA
+    /// multi-frame DICOM file plus the truth folder (frames.jsonl, labels/, scene.json).
+    Synth(synth::SynthArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -51,11 +60,12 @@ fn main() -> std::process::ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Info { study, json } => info::run(&study, json),
-        Command::Export { study, out } => export(&study, &out),
+        Command::Export { study, out, png } => export(&study, &out, png),
+        Command::Synth(args) => synth::run(&args),
     }
 }
 
-fn export(study: &std::path::Path, out: &std::path::Path) -> Result<()> {
+fn export(study: &std::path::Path, out: &std::path::Path, png: bool) -> Result<()> {
     let s = fluoro_dicom::Study::open(study)?;
     std::fs::create_dir_all(out)
         .with_context(|| format!("{}: cannot create output folder", out.display()))?;
@@ -71,5 +81,20 @@ fn export(study: &std::path::Path, out: &std::path::Path) -> Result<()> {
         f.npy_dtype(),
         stats.bytes as f64 / 1e6
     );
+    if png {
+        let dir = out.join("png");
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("{}: cannot create folder", dir.display()))?;
+        for i in 0..s.frame_count() {
+            let frame = s.frame(i)?;
+            let d = s.display_u8(&frame, i);
+            let p = dir.join(format!("{i:06}.png"));
+            image::GrayImage::from_raw(d.width() as u32, d.height() as u32, d.into_vec())
+                .context("frame buffer size")?
+                .save(&p)
+                .with_context(|| format!("{}: cannot write PNG", p.display()))?;
+        }
+        println!("wrote {} PNG frames to {}", s.frame_count(), dir.display());
+    }
     Ok(())
 }

@@ -16,6 +16,7 @@ pub mod pixels;
 pub mod rle;
 pub mod structure;
 pub mod study;
+pub mod writer;
 
 pub use error::{DicomError, Result};
 pub use lut::{ModalityLut, VoiLut, WindowFunction};
