@@ -21,8 +21,16 @@ fn tmp(name: &str) -> PathBuf {
 
 #[test]
 fn info_json_describes_the_fixture() {
-    let out = fluoro().args(["info", "--json"]).arg(fixtures().join("clo-cross-256.dcm")).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = fluoro()
+        .args(["info", "--json"])
+        .arg(fixtures().join("clo-cross-256.dcm"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["frames"], 16);
     assert_eq!(v["sop_class_name"], "X-Ray Angiographic Image");
@@ -32,20 +40,41 @@ fn info_json_describes_the_fixture() {
     assert!(v["shutter"]["circle"].is_array());
     let mm = v["mm_per_px"].as_f64().unwrap();
     assert!((mm - 1.164 * 650.0 / 1020.0).abs() < 1e-3, "{mm}");
-    let text = fluoro().arg("info").arg(fixtures().join("clo-cross-256.dcm")).output().unwrap();
+    let text = fluoro()
+        .arg("info")
+        .arg(fixtures().join("clo-cross-256.dcm"))
+        .output()
+        .unwrap();
     let s = String::from_utf8_lossy(&text.stdout);
-    assert!(s.contains("primary -45 deg") && s.contains("mm per pixel"), "{s}");
+    assert!(
+        s.contains("primary -45 deg") && s.contains("mm per pixel"),
+        "{s}"
+    );
 }
 
 #[test]
 fn export_writes_npy_of_the_right_shape() {
     let d = tmp("export");
-    let out = fluoro().arg("export").arg(fixtures().join("clo-cross-256.dcm")).arg("--out").arg(&d).arg("--png").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = fluoro()
+        .arg("export")
+        .arg(fixtures().join("clo-cross-256.dcm"))
+        .arg("--out")
+        .arg(&d)
+        .arg("--png")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let bytes = std::fs::read(d.join("frames.npy")).unwrap();
     let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
     let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
-    assert!(header.contains("'descr': '<u2'") && header.contains("'shape': (16, 256, 256)"), "{header}");
+    assert!(
+        header.contains("'descr': '<u2'") && header.contains("'shape': (16, 256, 256)"),
+        "{header}"
+    );
     assert_eq!(bytes.len(), 10 + header_len + 16 * 256 * 256 * 2);
     assert!(d.join("png/000015.png").exists());
     assert!(!d.join("frames.npy.partial").exists());
@@ -56,17 +85,34 @@ fn bad_input_is_a_clear_error_naming_the_file() {
     let d = tmp("bad");
     let missing = d.join("nope.dcm");
     let not_dicom = d.join("text.dcm");
-    std::fs::write(&not_dicom, b"this is not a DICOM file at all, just some text bytes").unwrap();
+    std::fs::write(
+        &not_dicom,
+        b"this is not a DICOM file at all, just some text bytes",
+    )
+    .unwrap();
     let empty = d.join("empty.dcm");
     std::fs::write(&empty, b"").unwrap();
-    for (p, expect) in [(&missing, "cannot read"), (&not_dicom, "malformed"), (&empty, "malformed")] {
+    for (p, expect) in [
+        (&missing, "cannot read"),
+        (&not_dicom, "malformed"),
+        (&empty, "malformed"),
+    ] {
         let out = fluoro().arg("info").arg(p).output().unwrap();
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(&p.display().to_string()) && err.contains(expect), "{err}");
+        assert!(
+            err.contains(&p.display().to_string()) && err.contains(expect),
+            "{err}"
+        );
         assert!(!err.contains("panicked"), "{err}");
     }
-    let out = fluoro().arg("export").arg(&not_dicom).arg("--out").arg(d.join("o")).output().unwrap();
+    let out = fluoro()
+        .arg("export")
+        .arg(&not_dicom)
+        .arg("--out")
+        .arg(d.join("o"))
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(!d.join("o/frames.npy").exists());
 }
@@ -81,7 +127,11 @@ fn synth(dir: &Path, extra: &[&str]) {
         .args(extra)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -92,10 +142,21 @@ fn synth_is_deterministic_and_matches_the_committed_fixture() {
     synth(&b, &["--preset", "fixture", "--seed", "101"]);
     let read = |p: &Path| std::fs::read(p).unwrap();
     assert_eq!(read(&a.join("s.dcm")), read(&b.join("s.dcm")));
-    assert_eq!(read(&a.join("truth/frames.jsonl")), read(&fixtures().join("clo-cross-256.truth/frames.jsonl")));
-    assert_eq!(read(&a.join("s.dcm")), read(&fixtures().join("clo-cross-256.dcm")), "fixture is stale: regenerate it (README)");
+    assert_eq!(
+        read(&a.join("truth/frames.jsonl")),
+        read(&fixtures().join("clo-cross-256.truth/frames.jsonl"))
+    );
+    assert_eq!(
+        read(&a.join("s.dcm")),
+        read(&fixtures().join("clo-cross-256.dcm")),
+        "fixture is stale: regenerate it (README)"
+    );
     // the generated study reads back through the project's own reader
-    let out = fluoro().args(["info", "--json"]).arg(a.join("s.dcm")).output().unwrap();
+    let out = fluoro()
+        .args(["info", "--json"])
+        .arg(a.join("s.dcm"))
+        .output()
+        .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["frames"], 16);
     let labels = std::fs::read_dir(a.join("truth/labels")).unwrap().count();
@@ -106,9 +167,25 @@ fn synth_is_deterministic_and_matches_the_committed_fixture() {
 #[test]
 fn synth_rejects_bad_options() {
     let d = tmp("synth-bad");
-    for args in [vec!["--size", "5"], vec!["--preset", "nope"], vec!["--dose", "-3"], vec!["--frames", "0"]] {
-        let out = fluoro().arg("synth").arg("--out").arg(d.join("x.dcm")).arg("--truth").arg(d.join("t")).args(&args).output().unwrap();
+    for args in [
+        vec!["--size", "5"],
+        vec!["--preset", "nope"],
+        vec!["--dose", "-3"],
+        vec!["--frames", "0"],
+    ] {
+        let out = fluoro()
+            .arg("synth")
+            .arg("--out")
+            .arg(d.join("x.dcm"))
+            .arg("--truth")
+            .arg(d.join("t"))
+            .args(&args)
+            .output()
+            .unwrap();
         assert!(!out.status.success(), "{args:?} accepted");
-        assert!(String::from_utf8_lossy(&out.stderr).contains("error"), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("error"),
+            "{args:?}"
+        );
     }
 }
