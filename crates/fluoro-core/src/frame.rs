@@ -6,7 +6,7 @@ use ndarray::{ArrayView2, ArrayViewMut2};
 ///
 /// This is the unit of work of every pipeline stage: frames are allocated once and reused
 /// across a study (see [`Frame::reshape`]), so the steady state allocates nothing.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Frame<T> {
     width: usize,
     height: usize,

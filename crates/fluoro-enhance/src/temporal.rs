@@ -1,0 +1,176 @@
+//! Motion-adaptive recursive temporal filter.
+//!
+//! `out = w * previous_out + (1 - w) * current`, with a per-pixel weight `w` that falls from
+//! `recursion` to 0 as the local (3x3-averaged) frame difference grows past the noise level,
+//! so static anatomy is averaged over several frames while a moving instrument is taken
+//! from the current frame and does not smear.
+
+use fluoro_core::Frame;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Parameters of the recursive filter.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TemporalParams {
+    /// Weight of the history where nothing moves, in [0, 1); 0 disables the filter.
+    /// 0.75 averages about 7 frames.
+    pub recursion: f32,
+    /// Difference (in units of the noise sigma of a 3x3 mean) at which the history weight
+    /// reaches 0.
+    pub motion_k: f32,
+}
+
+impl Default for TemporalParams {
+    fn default() -> Self {
+        Self {
+            recursion: 0.75,
+            motion_k: 4.0,
+        }
+    }
+}
+
+/// Robust noise sigma of a frame: median absolute horizontal difference / (0.6745 sqrt 2),
+/// on a subsampled grid inside the mask.
+pub fn estimate_noise_sigma(f: &Frame<f32>, mask: &Frame<u8>, scratch: &mut Vec<f32>) -> f32 {
+    let (w, h) = f.size();
+    scratch.clear();
+    let step = if w * h > 256 * 256 { 4 } else { 1 };
+    for y in (0..h).step_by(step) {
+        let row = f.row(y);
+        let m = mask.row(y);
+        for x in (0..w.saturating_sub(1)).step_by(step) {
+            if m[x] != 0 && m[x + 1] != 0 {
+                scratch.push((row[x + 1] - row[x]).abs());
+            }
+        }
+    }
+    if scratch.is_empty() {
+        return 1.0;
+    }
+    let mid = scratch.len() / 2;
+    let (_, med, _) = scratch.select_nth_unstable_by(mid, f32::total_cmp);
+    (*med / (0.6745 * std::f32::consts::SQRT_2)).max(1e-6)
+}
+
+/// The filter's state: the previous output.
+#[derive(Debug, Default)]
+pub struct RecursiveFilter {
+    prev: Frame<f32>,
+    diff: Frame<f32>,
+    primed: bool,
+}
+
+impl RecursiveFilter {
+    /// Forgets the history (e.g. after a cut or a size change).
+    pub fn reset(&mut self) {
+        self.primed = false;
+    }
+
+    /// Filters `cur` into `out`; `noise_sigma` is the per-pixel noise of `cur`.
+    pub fn apply(
+        &mut self,
+        cur: &Frame<f32>,
+        noise_sigma: f32,
+        p: &TemporalParams,
+        out: &mut Frame<f32>,
+    ) {
+        let (w, h) = cur.size();
+        out.reshape(w, h);
+        if !self.primed || self.prev.size() != (w, h) || p.recursion <= 0.0 {
+            out.data_mut().copy_from_slice(cur.data());
+            self.prev.reshape(w, h);
+            self.prev.data_mut().copy_from_slice(cur.data());
+            self.primed = true;
+            return;
+        }
+        self.diff.reshape(w, h);
+        let prev = &self.prev;
+        self.diff
+            .data_mut()
+            .par_chunks_mut(w)
+            .enumerate()
+            .for_each(|(y, d)| {
+                for ((d, &c), &q) in d.iter_mut().zip(cur.row(y)).zip(prev.row(y)) {
+                    *d = c - q;
+                }
+            });
+        // 3x3 mean of the difference: its noise sigma is about sigma * 1.1 / 3
+        let inv_t = 3.0 / (p.motion_k * noise_sigma * 1.1);
+        let a = p.recursion.clamp(0.0, 0.99);
+        let diff = &self.diff;
+        out.data_mut()
+            .par_chunks_mut(w)
+            .enumerate()
+            .for_each(|(y, o)| {
+                let ym = y.saturating_sub(1);
+                let yp = (y + 1).min(h - 1);
+                let (r0, r1, r2) = (diff.row(ym), diff.row(y), diff.row(yp));
+                let (c, q) = (cur.row(y), prev.row(y));
+                for x in 0..w {
+                    let xm = x.saturating_sub(1);
+                    let xp = (x + 1).min(w - 1);
+                    let s =
+                        r0[xm] + r0[x] + r0[xp] + r1[xm] + r1[x] + r1[xp] + r2[xm] + r2[x] + r2[xp];
+                    let m = (s * (1.0 / 9.0)).abs() * inv_t;
+                    let wgt = a * (1.0 - m).max(0.0);
+                    o[x] = c[x] + wgt * (q[x] - c[x]);
+                }
+            });
+        self.prev.data_mut().copy_from_slice(out.data());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gaussian::tests::random_frame;
+
+    #[test]
+    fn static_noise_is_averaged_and_a_step_passes_at_once() {
+        let mask = Frame::filled(64, 64, 1u8);
+        let mut f = RecursiveFilter::default();
+        let p = TemporalParams::default();
+        let mut out = Frame::new(0, 0);
+        let mut last = Frame::new(0, 0);
+        for n in 0..30 {
+            let noise = random_frame(64, 64, n);
+            // uniform noise of width 200: sigma 57.7
+            let cur = noise.map(|v| 1000.0 + (v - 2000.0) * 0.05);
+            f.apply(&cur, 57.7, &p, &mut out);
+            last = out.clone();
+        }
+        let mean = last.data().iter().sum::<f32>() / 4096.0;
+        let var = last.data().iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 4096.0;
+        assert!(
+            var.sqrt() < 57.7 * 0.75,
+            "sigma {} (static noise should drop)",
+            var.sqrt()
+        );
+        // a large step (moving instrument) is passed through without lag
+        let step = Frame::from_fn(64, 64, |x, _| if x < 32 { 1000.0 } else { 200.0 });
+        f.apply(&step, 57.7, &p, &mut out);
+        assert!((out.get(50, 30) - 200.0).abs() < 5.0, "{}", out.get(50, 30));
+        assert!(estimate_noise_sigma(&step, &mask, &mut Vec::new()) < 1.0);
+    }
+
+    #[test]
+    fn noise_estimate_is_close() {
+        let mask = Frame::filled(300, 300, 1u8);
+        use rand::SeedableRng;
+        use rand_distr_shim::gauss;
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(3);
+        let f = Frame::from_fn(300, 300, |_, _| 500.0 + 20.0 * gauss(&mut rng));
+        let s = estimate_noise_sigma(&f, &mask, &mut Vec::new());
+        assert!((s - 20.0).abs() < 1.5, "{s}");
+    }
+
+    mod rand_distr_shim {
+        use rand::RngExt;
+        /// Box-Muller normal sample.
+        pub fn gauss(rng: &mut rand_pcg::Pcg64) -> f32 {
+            let u1: f32 = rng.random::<f32>().max(1e-7);
+            let u2: f32 = rng.random::<f32>();
+            (-2.0 * u1.ln()).sqrt() * (2.0 * std::f32::consts::PI * u2).cos()
+        }
+    }
+}
