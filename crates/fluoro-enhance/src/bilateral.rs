@@ -76,24 +76,44 @@ pub fn bilateral(
         .collect();
     dst.data_mut().par_chunks_mut(w).enumerate().for_each_init(
         || (vec![0f32; w], vec![0f32; w]),
-        |(num, den), (y, out)| {
-            num.fill(0.0);
-            den.fill(0.0);
-            let centre = &padded[(y + r) * pw + r..(y + r) * pw + r + w];
-            for &(dy, dx, ws) in &offsets {
-                let nb = &padded[(y + dy) * pw + dx..(y + dy) * pw + dx + w];
-                for (((n, d), &v), &c) in num.iter_mut().zip(den.iter_mut()).zip(nb).zip(centre) {
-                    let diff = v - c;
-                    let wgt = ws * exp_neg(-diff * diff * range_c);
-                    *n += wgt * v;
-                    *d += wgt;
-                }
-            }
-            for ((o, n), d) in out.iter_mut().zip(num.iter()).zip(den.iter()) {
-                *o = n / d;
-            }
-        },
+        |(num, den), (y, out)| bilateral_row(padded, pw, r, y, &offsets, range_c, num, den, out),
     );
+}
+
+/// One output row: accumulate every window offset across the whole row, then divide.
+/// Compiled for AVX-512 and AVX2+FMA with runtime dispatch (multiversion), SSE2 otherwise.
+#[allow(clippy::too_many_arguments)]
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx2+fma",
+    "x86_64+avx2+fma"
+))]
+fn bilateral_row(
+    padded: &[f32],
+    pw: usize,
+    r: usize,
+    y: usize,
+    offsets: &[(usize, usize, f32)],
+    range_c: f32,
+    num: &mut [f32],
+    den: &mut [f32],
+    out: &mut [f32],
+) {
+    let w = out.len();
+    num.fill(0.0);
+    den.fill(0.0);
+    let centre = &padded[(y + r) * pw + r..(y + r) * pw + r + w];
+    for &(dy, dx, ws) in offsets {
+        let nb = &padded[(y + dy) * pw + dx..(y + dy) * pw + dx + w];
+        for (((n, d), &v), &c) in num.iter_mut().zip(den.iter_mut()).zip(nb).zip(centre) {
+            let diff = v - c;
+            let wgt = ws * exp_neg(-diff * diff * range_c);
+            *n += wgt * v;
+            *d += wgt;
+        }
+    }
+    for ((o, n), d) in out.iter_mut().zip(num.iter()).zip(den.iter()) {
+        *o = n / d;
+    }
 }
 
 #[cfg(test)]

@@ -33,10 +33,12 @@ impl Default for ClaheParams {
     }
 }
 
-/// Reusable buffers: one mapping per tile.
+/// Reusable buffers: one mapping per tile, and per-column interpolation tables.
 #[derive(Debug, Default)]
 pub struct ClaheScratch {
     luts: Vec<f32>,
+    col_tiles: Vec<(u32, u32)>,
+    col_weight: Vec<f32>,
 }
 
 #[inline]
@@ -94,7 +96,19 @@ pub fn clahe(
             }
         },
     );
-    let luts = &scratch.luts;
+    // per-column tile pair and weight, computed once per frame (O(width))
+    scratch.col_tiles.clear();
+    scratch.col_weight.clear();
+    for x in 0..w {
+        let fx = x as f32 / tw as f32 - 0.5;
+        let x1 = fx.floor();
+        scratch.col_tiles.push((
+            (x1.max(0.0) as usize).min(tx - 1) as u32,
+            ((x1 + 1.0).max(0.0) as usize).min(tx - 1) as u32,
+        ));
+        scratch.col_weight.push(fx - x1);
+    }
+    let (luts, col_tiles, col_weight) = (&scratch.luts, &scratch.col_tiles, &scratch.col_weight);
     dst.data_mut()
         .par_chunks_mut(w)
         .enumerate()
@@ -104,20 +118,49 @@ pub fn clahe(
             let ya = fy - y1;
             let ty1 = (y1.max(0.0) as usize).min(ty - 1);
             let ty2 = ((y1 + 1.0).max(0.0) as usize).min(ty - 1);
-            let row = src.row(y);
-            for (x, o) in out.iter_mut().enumerate() {
-                let fx = x as f32 / tw as f32 - 0.5;
-                let x1 = fx.floor();
-                let xa = fx - x1;
-                let tx1 = (x1.max(0.0) as usize).min(tx - 1);
-                let tx2 = ((x1 + 1.0).max(0.0) as usize).min(tx - 1);
-                let b = bin_of(row[x], lo, scale, bins);
-                let l = |tyi: usize, txi: usize| luts[(tyi * tx + txi) * bins + b];
-                let top = l(ty1, tx1) * (1.0 - xa) + l(ty1, tx2) * xa;
-                let bottom = l(ty2, tx1) * (1.0 - xa) + l(ty2, tx2) * xa;
-                *o = top * (1.0 - ya) + bottom * ya;
-            }
+            let top = &luts[ty1 * tx * bins..(ty1 + 1) * tx * bins];
+            let bottom = &luts[ty2 * tx * bins..(ty2 + 1) * tx * bins];
+            map_row(
+                src.row(y),
+                top,
+                bottom,
+                ya,
+                col_tiles,
+                col_weight,
+                lo,
+                scale,
+                bins,
+                out,
+            );
         });
+}
+
+/// Maps one row through the four surrounding tile LUTs (`top`/`bottom` hold one tile row).
+#[allow(clippy::too_many_arguments)]
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx2+fma",
+    "x86_64+avx2+fma"
+))]
+fn map_row(
+    row: &[f32],
+    top: &[f32],
+    bottom: &[f32],
+    ya: f32,
+    col_tiles: &[(u32, u32)],
+    col_weight: &[f32],
+    lo: f32,
+    scale: f32,
+    bins: usize,
+    out: &mut [f32],
+) {
+    let maxb = (bins - 1) as f32;
+    for (((o, &v), &(t1, t2)), &xa) in out.iter_mut().zip(row).zip(col_tiles).zip(col_weight) {
+        let b = ((v - lo) * scale).clamp(0.0, maxb) as usize;
+        let (i1, i2) = (t1 as usize * bins + b, t2 as usize * bins + b);
+        let t = top[i1] + xa * (top[i2] - top[i1]);
+        let u = bottom[i1] + xa * (bottom[i2] - bottom[i1]);
+        *o = t + ya * (u - t);
+    }
 }
 
 /// Clips every bin to `limit` and spreads the excess uniformly (the remainder one count per

@@ -14,14 +14,13 @@ pub fn kernel(sigma: f32) -> Vec<f32> {
     k.into_iter().map(|v| v / s).collect()
 }
 
-/// Blurs `src` into `dst` with `kernel`, using `tmp` as the intermediate (both resized to
-/// the source size; no allocation once they have the right size).
+/// Blurs `src` into `dst` with a symmetric `kernel`, using `tmp` as the intermediate (both
+/// resized to the source size; no allocation once they have the right size).
 pub fn blur(src: &Frame<f32>, kernel: &[f32], tmp: &mut Frame<f32>, dst: &mut Frame<f32>) {
     let (w, h) = src.size();
     tmp.reshape(w, h);
     dst.reshape(w, h);
     let r = kernel.len() / 2;
-    // horizontal: interior without index arithmetic, borders with reflection
     tmp.data_mut()
         .par_chunks_mut(w)
         .enumerate()
@@ -44,29 +43,56 @@ pub fn blur(src: &Frame<f32>, kernel: &[f32], tmp: &mut Frame<f32>, dst: &mut Fr
                     .map(|(i, &k)| k * row[reflect101(x as isize + i as isize - r as isize, w)])
                     .sum();
             }
-            let inner = &mut out[r..w - r];
-            inner.fill(0.0);
-            for (i, &k) in kernel.iter().enumerate() {
-                let s = &row[i..i + w - 2 * r];
-                for (o, &v) in inner.iter_mut().zip(s) {
-                    *o += k * v;
-                }
-            }
+            horizontal_interior(row, kernel, &mut out[r..w - r]);
         });
-    // vertical: accumulate whole rows (contiguous, vectorisable)
     let tmp = &*tmp;
     dst.data_mut()
         .par_chunks_mut(w)
         .enumerate()
         .for_each(|(y, out)| {
-            out.fill(0.0);
-            for (i, &k) in kernel.iter().enumerate() {
-                let yy = reflect101(y as isize + i as isize - r as isize, h);
-                for (o, &v) in out.iter_mut().zip(tmp.row(yy)) {
-                    *o += k * v;
-                }
-            }
+            vertical(tmp, y, h, kernel, out);
         });
+}
+
+/// Interior of a row: `out[x] = sum_i k[i] row[x + i]`, symmetric taps paired.
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx2+fma",
+    "x86_64+avx2+fma"
+))]
+fn horizontal_interior(row: &[f32], kernel: &[f32], out: &mut [f32]) {
+    let r = kernel.len() / 2;
+    let n = out.len();
+    let centre = &row[r..r + n];
+    for (o, &c) in out.iter_mut().zip(centre) {
+        *o = kernel[r] * c;
+    }
+    for i in 1..=r {
+        let k = kernel[r + i];
+        let (a, b) = (&row[r - i..r - i + n], &row[r + i..r + i + n]);
+        for ((o, &x), &z) in out.iter_mut().zip(a).zip(b) {
+            *o += k * (x + z);
+        }
+    }
+}
+
+/// One output row of the vertical pass: whole rows accumulated, symmetric taps paired.
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx2+fma",
+    "x86_64+avx2+fma"
+))]
+fn vertical(tmp: &Frame<f32>, y: usize, h: usize, kernel: &[f32], out: &mut [f32]) {
+    let r = kernel.len() / 2;
+    for (o, &c) in out.iter_mut().zip(tmp.row(y)) {
+        *o = kernel[r] * c;
+    }
+    for i in 1..=r {
+        let k = kernel[r + i];
+        let a = tmp.row(reflect101(y as isize - i as isize, h));
+        let b = tmp.row(reflect101(y as isize + i as isize, h));
+        for ((o, &x), &z) in out.iter_mut().zip(a).zip(b) {
+            *o += k * (x + z);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -83,40 +83,77 @@ impl RecursiveFilter {
             self.primed = true;
             return;
         }
+        // horizontal 3-sums of the difference, then vertical 3-sums fused with the blend
         self.diff.reshape(w, h);
         let prev = &self.prev;
         self.diff
             .data_mut()
             .par_chunks_mut(w)
             .enumerate()
-            .for_each(|(y, d)| {
-                for ((d, &c), &q) in d.iter_mut().zip(cur.row(y)).zip(prev.row(y)) {
-                    *d = c - q;
-                }
-            });
-        // 3x3 mean of the difference: its noise sigma is about sigma * 1.1 / 3
-        let inv_t = 3.0 / (p.motion_k * noise_sigma * 1.1);
+            .for_each(|(y, d)| diff_hsum_row(cur.row(y), prev.row(y), d));
+        // a 3x3 mean of the difference has noise sigma about sigma * 1.1 / 3
+        let inv_t = 3.0 / (p.motion_k * noise_sigma * 1.1) / 9.0;
         let a = p.recursion.clamp(0.0, 0.99);
         let diff = &self.diff;
         out.data_mut()
             .par_chunks_mut(w)
             .enumerate()
             .for_each(|(y, o)| {
-                let ym = y.saturating_sub(1);
-                let yp = (y + 1).min(h - 1);
-                let (r0, r1, r2) = (diff.row(ym), diff.row(y), diff.row(yp));
-                let (c, q) = (cur.row(y), prev.row(y));
-                for x in 0..w {
-                    let xm = x.saturating_sub(1);
-                    let xp = (x + 1).min(w - 1);
-                    let s =
-                        r0[xm] + r0[x] + r0[xp] + r1[xm] + r1[x] + r1[xp] + r2[xm] + r2[x] + r2[xp];
-                    let m = (s * (1.0 / 9.0)).abs() * inv_t;
-                    let wgt = a * (1.0 - m).max(0.0);
-                    o[x] = c[x] + wgt * (q[x] - c[x]);
-                }
+                let (r0, r1, r2) = (
+                    diff.row(y.saturating_sub(1)),
+                    diff.row(y),
+                    diff.row((y + 1).min(h - 1)),
+                );
+                blend_row(r0, r1, r2, cur.row(y), prev.row(y), a, inv_t, o);
             });
         self.prev.data_mut().copy_from_slice(out.data());
+    }
+}
+
+/// `d[x] = sum of (cur - prev) over x-1..=x+1` (edges clamped).
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx2+fma",
+    "x86_64+avx2+fma"
+))]
+fn diff_hsum_row(cur: &[f32], prev: &[f32], d: &mut [f32]) {
+    let w = d.len();
+    let at = |x: usize| cur[x] - prev[x];
+    if w < 3 {
+        let s: f32 = (0..w).map(at).sum::<f32>() + if w == 1 { 2.0 * at(0) } else { 0.0 };
+        let s = if w == 2 { s + (at(0) + at(1)) / 2.0 } else { s };
+        d.iter_mut().for_each(|v| *v = s);
+        return;
+    }
+    let n = w - 2;
+    let (c0, c1, c2) = (&cur[0..n], &cur[1..n + 1], &cur[2..n + 2]);
+    let (q0, q1, q2) = (&prev[0..n], &prev[1..n + 1], &prev[2..n + 2]);
+    for i in 0..n {
+        d[i + 1] = (c0[i] - q0[i]) + (c1[i] - q1[i]) + (c2[i] - q2[i]);
+    }
+    d[0] = 2.0 * at(0) + at(1);
+    d[w - 1] = 2.0 * at(w - 1) + at(w - 2);
+}
+
+/// Blends one row: weight from the 3x3 difference sum, history where nothing moves.
+#[allow(clippy::too_many_arguments)]
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx2+fma",
+    "x86_64+avx2+fma"
+))]
+fn blend_row(
+    r0: &[f32],
+    r1: &[f32],
+    r2: &[f32],
+    cur: &[f32],
+    prev: &[f32],
+    a: f32,
+    inv_t: f32,
+    out: &mut [f32],
+) {
+    for i in 0..out.len() {
+        let m = (r0[i] + r1[i] + r2[i]).abs() * inv_t;
+        let wgt = a * (1.0 - m).max(0.0);
+        out[i] = cur[i] + wgt * (prev[i] - cur[i]);
     }
 }
 
