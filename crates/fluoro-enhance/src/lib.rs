@@ -110,44 +110,74 @@ impl Enhancer {
 
     /// Enhances one frame; the result stays valid until the next call.
     pub fn process(&mut self, input: &Frame<f32>, mask: &Frame<u8>) -> &Frame<f32> {
+        let Self {
+            params,
+            a,
+            b,
+            recursive,
+            bilateral,
+            clahe,
+            detail,
+            noise_scratch,
+            noise_sigma,
+            times,
+        } = self;
         let t = Instant::now();
-        normalize::normalize(input, mask, self.params.intensity, &mut self.a);
-        self.times.normalize_ms = ms(t);
+        normalize::normalize(input, mask, params.intensity, a);
+        times.normalize_ms = ms(t);
         let t = Instant::now();
-        if let Some(p) = self.params.temporal {
-            self.noise_sigma =
-                temporal::estimate_noise_sigma(&self.a, mask, &mut self.noise_scratch);
-            self.recursive
-                .apply(&self.a, self.noise_sigma, &p, &mut self.b);
-            std::mem::swap(&mut self.a, &mut self.b);
+        // `cur` is where the latest result lives; stages write into whichever buffer is free
+        let mut cur: &mut Frame<f32> = a;
+        let mut free: &mut Frame<f32> = b;
+        let mut from_history = false;
+        if let Some(p) = params.temporal {
+            *noise_sigma = temporal::estimate_noise_sigma(cur, mask, noise_scratch);
+            recursive.filter(cur, *noise_sigma, &p);
+            from_history = true;
         }
-        self.times.temporal_ms = ms(t);
+        times.temporal_ms = ms(t);
         let t = Instant::now();
-        if let Some(p) = self.params.spatial {
-            bilateral::bilateral(&self.a, &p, &mut self.bilateral, &mut self.b);
-            std::mem::swap(&mut self.a, &mut self.b);
+        if let Some(p) = params.spatial {
+            let src: &Frame<f32> = if from_history {
+                recursive.output()
+            } else {
+                cur
+            };
+            bilateral::bilateral(src, &p, bilateral, free);
+            std::mem::swap(&mut cur, &mut free);
+            from_history = false;
         }
-        self.times.spatial_ms = ms(t);
+        times.spatial_ms = ms(t);
         let t = Instant::now();
-        if let Some(p) = self.params.clahe {
-            clahe::clahe(
-                &self.a,
-                mask,
-                self.params.range,
-                &p,
-                &mut self.clahe,
-                &mut self.b,
-            );
-            std::mem::swap(&mut self.a, &mut self.b);
+        if let Some(p) = params.clahe {
+            let src: &Frame<f32> = if from_history {
+                recursive.output()
+            } else {
+                cur
+            };
+            clahe::clahe(src, mask, params.range, &p, clahe, free);
+            std::mem::swap(&mut cur, &mut free);
+            from_history = false;
         }
-        self.times.clahe_ms = ms(t);
+        times.clahe_ms = ms(t);
         let t = Instant::now();
-        if let Some(p) = self.params.detail {
-            detail::enhance_detail(&self.a, &p, &mut self.detail, &mut self.b);
-            std::mem::swap(&mut self.a, &mut self.b);
+        if let Some(p) = params.detail {
+            let src: &Frame<f32> = if from_history {
+                recursive.output()
+            } else {
+                cur
+            };
+            detail::enhance_detail(src, &p, detail, free);
+            std::mem::swap(&mut cur, &mut free);
+            from_history = false;
         }
-        self.times.detail_ms = ms(t);
-        &self.a
+        times.detail_ms = ms(t);
+        if from_history {
+            let r = recursive.output();
+            cur.reshape(r.width(), r.height());
+            cur.data_mut().copy_from_slice(r.data());
+        }
+        cur
     }
 }
 

@@ -52,13 +52,17 @@ pub fn estimate_noise_sigma(f: &Frame<f32>, mask: &Frame<u8>, scratch: &mut Vec<
     (*med / (0.6745 * std::f32::consts::SQRT_2)).max(1e-6)
 }
 
-/// The filter's state: the previous output.
+/// The filter's state: the last two outputs (double-buffered, so no copy per frame).
 #[derive(Debug, Default)]
 pub struct RecursiveFilter {
-    prev: Frame<f32>,
-    diff: Frame<f32>,
+    hist: [Frame<f32>; 2],
+    current: usize,
     primed: bool,
 }
+
+/// Rows per parallel block of the fused pass (each block keeps a 3-row ring of horizontal
+/// difference sums in cache).
+const BLOCK_ROWS: usize = 32;
 
 impl RecursiveFilter {
     /// Forgets the history (e.g. after a cut or a size change).
@@ -66,7 +70,78 @@ impl RecursiveFilter {
         self.primed = false;
     }
 
-    /// Filters `cur` into `out`; `noise_sigma` is the per-pixel noise of `cur`.
+    /// The last output.
+    pub fn output(&self) -> &Frame<f32> {
+        &self.hist[self.current]
+    }
+
+    /// Filters `cur`; `noise_sigma` is the per-pixel noise of `cur`. The result is
+    /// [`RecursiveFilter::output`] (and is the history for the next frame).
+    pub fn filter(
+        &mut self,
+        cur: &Frame<f32>,
+        noise_sigma: f32,
+        p: &TemporalParams,
+    ) -> &Frame<f32> {
+        let (w, h) = cur.size();
+        let next = 1 - self.current;
+        if !self.primed || self.hist[self.current].size() != (w, h) || p.recursion <= 0.0 {
+            let out = &mut self.hist[next];
+            out.reshape(w, h);
+            out.data_mut().copy_from_slice(cur.data());
+            self.current = next;
+            self.primed = true;
+            return &self.hist[next];
+        }
+        // a 3x3 mean of the difference has noise sigma about sigma * 1.1 / 3
+        let inv_t = 3.0 / (p.motion_k * noise_sigma * 1.1) / 9.0;
+        let a = p.recursion.clamp(0.0, 0.99);
+        let [h0, h1] = &mut self.hist;
+        let (prev, out) = if self.current == 0 {
+            (&*h0, h1)
+        } else {
+            (&*h1, h0)
+        };
+        out.reshape(w, h);
+        out.data_mut()
+            .par_chunks_mut(w * BLOCK_ROWS)
+            .enumerate()
+            .for_each_init(
+                || vec![0f32; 3 * w],
+                |ring, (b, block)| {
+                    let y0 = b * BLOCK_ROWS;
+                    let rows = block.len() / w;
+                    // ring slot k holds the horizontal sums of row (y0 - 1 + k) % 3
+                    let hs =
+                        |y: usize, slot: &mut [f32]| diff_hsum_row(cur.row(y), prev.row(y), slot);
+                    let (s0, rest) = ring.split_at_mut(w);
+                    let (s1, s2) = rest.split_at_mut(w);
+                    let mut slots = [s0, s1, s2];
+                    hs(y0.saturating_sub(1), slots[0]);
+                    hs(y0, slots[1]);
+                    for r in 0..rows {
+                        let y = y0 + r;
+                        hs((y + 1).min(h - 1), slots[2]);
+                        let o = &mut block[r * w..(r + 1) * w];
+                        blend_row(
+                            slots[0],
+                            slots[1],
+                            slots[2],
+                            cur.row(y),
+                            prev.row(y),
+                            a,
+                            inv_t,
+                            o,
+                        );
+                        slots.rotate_left(1);
+                    }
+                },
+            );
+        self.current = next;
+        &self.hist[next]
+    }
+
+    /// Like [`RecursiveFilter::filter`] but copies the result into `out`.
     pub fn apply(
         &mut self,
         cur: &Frame<f32>,
@@ -74,39 +149,9 @@ impl RecursiveFilter {
         p: &TemporalParams,
         out: &mut Frame<f32>,
     ) {
-        let (w, h) = cur.size();
-        out.reshape(w, h);
-        if !self.primed || self.prev.size() != (w, h) || p.recursion <= 0.0 {
-            out.data_mut().copy_from_slice(cur.data());
-            self.prev.reshape(w, h);
-            self.prev.data_mut().copy_from_slice(cur.data());
-            self.primed = true;
-            return;
-        }
-        // horizontal 3-sums of the difference, then vertical 3-sums fused with the blend
-        self.diff.reshape(w, h);
-        let prev = &self.prev;
-        self.diff
-            .data_mut()
-            .par_chunks_mut(w)
-            .enumerate()
-            .for_each(|(y, d)| diff_hsum_row(cur.row(y), prev.row(y), d));
-        // a 3x3 mean of the difference has noise sigma about sigma * 1.1 / 3
-        let inv_t = 3.0 / (p.motion_k * noise_sigma * 1.1) / 9.0;
-        let a = p.recursion.clamp(0.0, 0.99);
-        let diff = &self.diff;
-        out.data_mut()
-            .par_chunks_mut(w)
-            .enumerate()
-            .for_each(|(y, o)| {
-                let (r0, r1, r2) = (
-                    diff.row(y.saturating_sub(1)),
-                    diff.row(y),
-                    diff.row((y + 1).min(h - 1)),
-                );
-                blend_row(r0, r1, r2, cur.row(y), prev.row(y), a, inv_t, o);
-            });
-        self.prev.data_mut().copy_from_slice(out.data());
+        let r = self.filter(cur, noise_sigma, p);
+        out.reshape(r.width(), r.height());
+        out.data_mut().copy_from_slice(r.data());
     }
 }
 
