@@ -36,7 +36,13 @@ fn bench(c: &mut Criterion) {
             })
         });
         let mut rf = temporal::RecursiveFilter::default();
-        rf.apply(&f0, 20.0, &temporal::TemporalParams::default(), &mut out);
+        rf.apply(
+            &f0,
+            &mask,
+            20.0,
+            &temporal::TemporalParams::default(),
+            &mut out,
+        );
         g.bench_function(BenchmarkId::new("temporal", size), |b| {
             b.iter(|| {
                 rf.apply(

@@ -48,7 +48,7 @@ fn main() {
     let mut tmp = Frame::new(0, 0);
     let mut rf = temporal::RecursiveFilter::default();
     let tp = temporal::TemporalParams::default();
-    rf.apply(&f0, 20.0, &tp, &mut out);
+    rf.apply(&f0, &mask, 20.0, &tp, &mut out);
     let mut bs = bilateral::BilateralScratch::default();
     let mut cs = clahe::ClaheScratch::default();
     let mut ds = detail::DetailScratch::default();
@@ -65,7 +65,7 @@ fn main() {
         (
             "temporal",
             median_ms(iters, || {
-                rf.filter(&f1, 20.0, &tp);
+                rf.filter(&f1, &mask, 20.0, &tp);
             }),
         ),
         (

@@ -27,7 +27,7 @@ impl Default for ClaheParams {
         Self {
             tiles_x: 8,
             tiles_y: 8,
-            clip_limit: 2.0,
+            clip_limit: 1.5,
             bins: 4096,
         }
     }
@@ -64,8 +64,8 @@ pub fn clahe(
     let scale = bins as f32 / (hi - lo);
     scratch.luts.resize(tx * ty * bins, 0.0);
     scratch.luts.par_chunks_mut(bins).enumerate().for_each_init(
-        || vec![0u32; bins],
-        |hist, (t, lut)| {
+        || (vec![0u32; bins], vec![0f32; bins]),
+        |(hist, fhist), (t, lut)| {
             hist.fill(0);
             let (bx, by) = (t % tx, t / tx);
             let mut count = 0u32;
@@ -84,15 +84,15 @@ pub fn clahe(
                 }
                 return;
             }
-            clip_histogram(
-                hist,
-                (p.clip_limit * count as f32 / bins as f32).max(1.0) as u32,
-            );
+            for (f, &c) in fhist.iter_mut().zip(hist.iter()) {
+                *f = c as f32;
+            }
+            clip_histogram(fhist, (p.clip_limit * count as f32 / bins as f32).max(1.0));
             let k = (hi - lo) / count as f32;
-            let mut sum = 0u32;
-            for (l, &c) in lut.iter_mut().zip(hist.iter()) {
+            let mut sum = 0f32;
+            for (l, &c) in lut.iter_mut().zip(fhist.iter()) {
                 sum += c;
-                *l = lo + sum as f32 * k;
+                *l = lo + sum * k;
             }
         },
     );
@@ -163,30 +163,20 @@ fn map_row(
     }
 }
 
-/// Clips every bin to `limit` and spreads the excess uniformly (the remainder one count per
-/// bin at even steps), as OpenCV does.
-fn clip_histogram(hist: &mut [u32], limit: u32) {
-    let mut excess = 0u32;
+/// Clips every bin to `limit` and spreads the excess uniformly over all bins. Counts are
+/// fractional so the clip limit means the same for every tile size (OpenCV rounds it to
+/// whole counts, so with many bins and small tiles every low limit acts as 1).
+fn clip_histogram(hist: &mut [f32], limit: f32) {
+    let mut excess = 0.0f32;
     for c in hist.iter_mut() {
         if *c > limit {
             excess += *c - limit;
             *c = limit;
         }
     }
-    let bins = hist.len() as u32;
-    let each = excess / bins;
-    let mut residual = excess - each * bins;
+    let each = excess / hist.len() as f32;
     for c in hist.iter_mut() {
         *c += each;
-    }
-    if let Some(step) = bins.checked_div(residual) {
-        let step = step.max(1) as usize;
-        let mut i = 0;
-        while residual > 0 && i < hist.len() {
-            hist[i] += 1;
-            residual -= 1;
-            i += step;
-        }
     }
 }
 
@@ -212,20 +202,17 @@ mod tests {
                 .clamp(0, bins as i64 - 1) as usize
         };
         let mapping = |bx: usize, by: usize| -> Vec<f64> {
-            let mut hist = vec![0u32; bins];
+            let mut hist = vec![0f32; bins];
             let mut n = 0;
             for y in by * th..((by + 1) * th).min(h) {
                 for x in bx * tw..((bx + 1) * tw).min(w) {
                     if mask.get(x, y) != 0 {
-                        hist[bin(src.get(x, y))] += 1;
+                        hist[bin(src.get(x, y))] += 1.0;
                         n += 1;
                     }
                 }
             }
-            clip_histogram(
-                &mut hist,
-                ((f64::from(p.clip_limit) * n as f64 / bins as f64) as u32).max(1),
-            );
+            clip_histogram(&mut hist, (p.clip_limit * n as f32 / bins as f32).max(1.0));
             let mut acc = 0.0;
             hist.iter()
                 .map(|&c| {

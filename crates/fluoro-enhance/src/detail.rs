@@ -26,7 +26,7 @@ impl Default for DetailParams {
         Self {
             fine_sigma: 1.5,
             coarse_sigma: 6.0,
-            fine_gain: 0.6,
+            fine_gain: 0.3,
             coarse_gain: 0.4,
         }
     }

@@ -13,6 +13,7 @@ pub mod display;
 pub mod fastmath;
 pub mod gaussian;
 pub mod normalize;
+pub mod quality;
 pub mod temporal;
 
 use fluoro_core::Frame;
@@ -132,7 +133,7 @@ impl Enhancer {
         let mut from_history = false;
         if let Some(p) = params.temporal {
             *noise_sigma = temporal::estimate_noise_sigma(cur, mask, noise_scratch);
-            recursive.filter(cur, *noise_sigma, &p);
+            recursive.filter(cur, mask, *noise_sigma, &p);
             from_history = true;
         }
         times.temporal_ms = ms(t);

@@ -15,8 +15,9 @@ pub struct TemporalParams {
     /// Weight of the history where nothing moves, in [0, 1); 0 disables the filter.
     /// 0.75 averages about 7 frames.
     pub recursion: f32,
-    /// Difference (in units of the noise sigma of a 3x3 mean) at which the history weight
-    /// reaches 0.
+    /// Difference, in robust standard deviations of the 3x3-averaged frame difference
+    /// (measured on every frame, so noise correlation and the history's own noise are
+    /// accounted for), at which the history weight reaches 0.
     pub motion_k: f32,
 }
 
@@ -58,6 +59,7 @@ pub struct RecursiveFilter {
     hist: [Frame<f32>; 2],
     current: usize,
     primed: bool,
+    scratch: Vec<f32>,
 }
 
 /// Rows per parallel block of the fused pass (each block keeps a 3-row ring of horizontal
@@ -80,6 +82,7 @@ impl RecursiveFilter {
     pub fn filter(
         &mut self,
         cur: &Frame<f32>,
+        mask: &Frame<u8>,
         noise_sigma: f32,
         p: &TemporalParams,
     ) -> &Frame<f32> {
@@ -93,8 +96,6 @@ impl RecursiveFilter {
             self.primed = true;
             return &self.hist[next];
         }
-        // a 3x3 mean of the difference has noise sigma about sigma * 1.1 / 3
-        let inv_t = 3.0 / (p.motion_k * noise_sigma * 1.1) / 9.0;
         let a = p.recursion.clamp(0.0, 0.99);
         let [h0, h1] = &mut self.hist;
         let (prev, out) = if self.current == 0 {
@@ -102,6 +103,12 @@ impl RecursiveFilter {
         } else {
             (&*h1, h0)
         };
+        // the gate's scale: the robust spread of the 3x3-averaged difference itself (noise
+        // correlation and the history's own noise included); fallback from the pixel sigma
+        let gate =
+            gate_sigma(cur, prev, mask, &mut self.scratch).unwrap_or(noise_sigma * 1.1 / 3.0);
+        // blend_row receives 3x3 sums (9x the mean)
+        let inv_t = 1.0 / (p.motion_k * gate.max(1e-6) * 9.0);
         out.reshape(w, h);
         out.data_mut()
             .par_chunks_mut(w * BLOCK_ROWS)
@@ -145,14 +152,51 @@ impl RecursiveFilter {
     pub fn apply(
         &mut self,
         cur: &Frame<f32>,
+        mask: &Frame<u8>,
         noise_sigma: f32,
         p: &TemporalParams,
         out: &mut Frame<f32>,
     ) {
-        let r = self.filter(cur, noise_sigma, p);
+        let r = self.filter(cur, mask, noise_sigma, p);
         out.reshape(r.width(), r.height());
         out.data_mut().copy_from_slice(r.data());
     }
+}
+
+/// Robust sigma (MAD / 0.6745) of the 3x3 mean of `cur - prev`, sampled every 4th pixel
+/// inside the mask (away from its edge); `None` with too few samples.
+fn gate_sigma(
+    cur: &Frame<f32>,
+    prev: &Frame<f32>,
+    mask: &Frame<u8>,
+    scratch: &mut Vec<f32>,
+) -> Option<f32> {
+    let (w, h) = cur.size();
+    scratch.clear();
+    for y in (2..h.saturating_sub(2)).step_by(4) {
+        for x in (2..w.saturating_sub(2)).step_by(4) {
+            if mask.get(x - 2, y) == 0
+                || mask.get(x + 2, y) == 0
+                || mask.get(x, y - 2) == 0
+                || mask.get(x, y + 2) == 0
+            {
+                continue;
+            }
+            let mut s = 0.0;
+            for yy in y - 1..=y + 1 {
+                for xx in x - 1..=x + 1 {
+                    s += cur.get(xx, yy) - prev.get(xx, yy);
+                }
+            }
+            scratch.push((s / 9.0).abs());
+        }
+    }
+    if scratch.len() < 16 {
+        return None;
+    }
+    let mid = scratch.len() / 2;
+    let (_, med, _) = scratch.select_nth_unstable_by(mid, f32::total_cmp);
+    Some(*med / 0.6745)
 }
 
 /// `d[x] = sum of (cur - prev) over x-1..=x+1` (edges clamped).
@@ -218,7 +262,7 @@ mod tests {
             let noise = random_frame(64, 64, n);
             // uniform noise of width 200: sigma 57.7
             let cur = noise.map(|v| 1000.0 + (v - 2000.0) * 0.05);
-            f.apply(&cur, 57.7, &p, &mut out);
+            f.apply(&cur, &mask, 57.7, &p, &mut out);
             last = out.clone();
         }
         let mean = last.data().iter().sum::<f32>() / 4096.0;
@@ -230,7 +274,7 @@ mod tests {
         );
         // a large step (moving instrument) is passed through without lag
         let step = Frame::from_fn(64, 64, |x, _| if x < 32 { 1000.0 } else { 200.0 });
-        f.apply(&step, 57.7, &p, &mut out);
+        f.apply(&step, &mask, 57.7, &p, &mut out);
         assert!((out.get(50, 30) - 200.0).abs() < 5.0, "{}", out.get(50, 30));
         assert!(estimate_noise_sigma(&step, &mask, &mut Vec::new()) < 1.0);
     }

@@ -185,6 +185,9 @@ pub struct SynthStudy {
     pub labels: Vec<Frame<u8>>,
     /// Ground truth per frame.
     pub records: Vec<FrameRecord>,
+    /// Noiseless stored values per frame (before quantisation), kept only by
+    /// [`generate_with_clean`]: the reference for noise and lag measurements.
+    pub clean_frames: Vec<Vec<f32>>,
 }
 
 /// Breathing displacement at time `t_ms`.
@@ -195,6 +198,16 @@ fn breathing(cfg: &SynthConfig, t_ms: f64) -> V3 {
 
 /// Renders the whole study (frames in parallel rows with rayon).
 pub fn generate(cfg: &SynthConfig) -> SynthStudy {
+    generate_impl(cfg, false)
+}
+
+/// Like [`generate`], also keeping each frame without noise (expected counts through the
+/// same log mapping, unquantised).
+pub fn generate_with_clean(cfg: &SynthConfig) -> SynthStudy {
+    generate_impl(cfg, true)
+}
+
+fn generate_impl(cfg: &SynthConfig, keep_clean: bool) -> SynthStudy {
     let carm = cfg.carm();
     let phantom = Phantom::new(cfg.seed, cfg.target_space, cfg.side, cfg.contrast);
     let [v0, v1] = phantom.vill_3d;
@@ -223,6 +236,7 @@ pub fn generate(cfg: &SynthConfig) -> SynthStudy {
     let mut frames = Vec::with_capacity(cfg.frames);
     let mut labels = Vec::with_capacity(cfg.frames);
     let mut records = Vec::with_capacity(cfg.frames);
+    let mut clean_frames = Vec::new();
     for n in 0..cfg.frames {
         let t_ms = n as f64 * 1000.0 / cfg.fps;
         let shift = breathing(cfg, t_ms);
@@ -230,6 +244,9 @@ pub fn generate(cfg: &SynthConfig) -> SynthStudy {
         parts.extend(path.parts(n));
         let proj = render::project(&carm, &parts, shift, &mask);
         let expected = detector.expected_counts(&proj.line_integral, incident, &mask);
+        if keep_clean {
+            clean_frames.push(detector.to_log_f32(&expected, incident));
+        }
         let noisy = detector.noisy_counts(
             &expected,
             cfg.seed.wrapping_mul(1_000_003).wrapping_add(n as u64),
@@ -251,6 +268,7 @@ pub fn generate(cfg: &SynthConfig) -> SynthStudy {
         frames,
         labels,
         records,
+        clean_frames,
     }
 }
 

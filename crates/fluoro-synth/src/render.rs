@@ -228,6 +228,16 @@ impl Detector {
         separable_blur(&noisy, &self.blur_kernel())
     }
 
+    /// The log mapping without rounding or clamping (the noiseless reference).
+    pub fn to_log_f32(&self, counts: &Frame<f32>, incident: f64) -> Vec<f32> {
+        let (offset, scale) = self.log_mapping();
+        counts
+            .data()
+            .iter()
+            .map(|&c| (offset + scale * (f64::from(c).max(0.5) / incident).ln()) as f32)
+            .collect()
+    }
+
     /// Log transform to stored values (dense = low = dark, MONOCHROME2).
     pub fn to_stored(&self, counts: &Frame<f32>, incident: f64) -> Vec<u16> {
         let (offset, scale) = self.log_mapping();
