@@ -45,11 +45,14 @@ fn bench(c: &mut Criterion) {
         );
         g.bench_function(BenchmarkId::new("temporal", size), |b| {
             b.iter(|| {
-                rf.apply(
-                    black_box(&f1),
-                    20.0,
-                    &temporal::TemporalParams::default(),
-                    &mut out,
+                black_box(
+                    rf.filter(
+                        black_box(&f1),
+                        &mask,
+                        20.0,
+                        &temporal::TemporalParams::default(),
+                    )
+                    .get(0, 0),
                 )
             })
         });
