@@ -122,6 +122,7 @@ fn main() {
             let mut en = Enhancer::new(params.clone());
             let mut ec = Enhancer::new(params.clone());
             let mut lag_max: f64 = 0.0;
+            let mut lag_frames = 0;
             let mut out_n = Frame::new(0, 0);
             let mut out_c = Frame::new(0, 0);
             for n in 0..cfg.frames {
@@ -136,6 +137,7 @@ fn main() {
                     let filtered = dark_end_position(&profile(&out_c, t, d, -12.0, 12.0, 0.1));
                     if let (Some(a), Some(b)) = (reference, filtered) {
                         lag_max = lag_max.max(a - b);
+                        lag_frames += 1;
                     }
                 }
             }
@@ -152,7 +154,7 @@ fn main() {
             });
             let edge = dark_line_edge_width(&profile(&out_c, shaft, across, -15.0, 15.0, 0.1));
             let lag = if params.temporal.is_some() {
-                format!("{lag_max:9.2}")
+                format!("{lag_max:9.2} (max over {lag_frames} advancing frames)")
             } else {
                 format!("{:>9}", "-")
             };
