@@ -1,7 +1,11 @@
 //! `fluoro`: the command-line front end of the fluoroscopy guidance pipeline.
 
+mod bench;
+mod demo;
+mod eval;
 mod info;
 mod preview;
+mod process;
 mod synth;
 
 use anyhow::{Context, Result};
@@ -44,6 +48,18 @@ enum Command {
     /// Simulate a mild-procedure fluoroscopy study with exact ground truth: an XA
     /// multi-frame DICOM file plus the truth folder (frames.jsonl, labels/, scene.json).
     Synth(synth::SynthArgs),
+    /// Process a study: enhance every frame, find the instrument tip and the VILL, compute
+    /// the tip-to-VILL distance and safety state, and write DIR/frames.jsonl, labels/,
+    /// annotated/ and summary.json.
+    Process(process::ProcessArgs),
+    /// Score a result folder against a ground-truth folder: detection, tip and axis error,
+    /// VILL, safety states (missed stops), Dice per label.
+    Eval(eval::EvalArgs),
+    /// Time the whole per-frame chain (enhance, analyse, overlay) on a synthetic study in
+    /// memory: median, p95 and p99 ms per stage.
+    Bench(bench::BenchArgs),
+    /// Generate a study, process it, evaluate it, and say where the annotated frames are.
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -62,6 +78,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Info { study, json } => info::run(&study, json),
         Command::Export { study, out, png } => export(&study, &out, png),
         Command::Synth(args) => synth::run(&args),
+        Command::Process(args) => process::run(&args),
+        Command::Eval(args) => eval::run(&args),
+        Command::Bench(args) => bench::run(&args),
+        Command::Demo(args) => demo::run(&args),
     }
 }
 

@@ -189,3 +189,100 @@ fn synth_rejects_bad_options() {
         );
     }
 }
+
+#[test]
+fn process_and_eval_on_the_fixture_catch_regressions() {
+    let d = tmp("process");
+    let out = d.join("result");
+    let st = fluoro()
+        .arg("process")
+        .arg(fixtures().join("clo-cross-256.dcm"))
+        .arg("--out")
+        .arg(&out)
+        .arg("--quiet")
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    // the contract's output folder
+    for f in [
+        "frames.jsonl",
+        "summary.json",
+        "labels/000015.png",
+        "annotated/000015.png",
+    ] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    let lines = std::fs::read_to_string(out.join("frames.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    for k in ["frame", "time_ms", "tool", "vill", "guidance", "timing"] {
+        assert!(first.get(k).is_some(), "field {k} missing");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["mm_source"], "imager_spacing_and_distances");
+    let json = d.join("scores.json");
+    let ev = fluoro()
+        .arg("eval")
+        .arg("--truth")
+        .arg(fixtures().join("clo-cross-256.truth"))
+        .arg("--result")
+        .arg(&out)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        ev.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ev.stderr)
+    );
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    // regression thresholds measured on this fixture (see the README's accuracy table)
+    assert!(s["detection_recall"].as_f64().unwrap() >= 0.85, "{s}");
+    assert!(s["false_positive_rate"].as_f64().unwrap() <= 0.1, "{s}");
+    assert!(s["tip_error_mm"]["median"].as_f64().unwrap() <= 0.5, "{s}");
+    assert!(
+        s["axis_error_deg"]["median"].as_f64().unwrap() <= 1.0,
+        "{s}"
+    );
+    assert_eq!(s["missed_stops"], 0, "a missed stop: {s}");
+    assert!(s["dice"][3].as_f64().unwrap() >= 0.7, "instrument Dice {s}");
+}
+
+#[test]
+fn bench_json_has_the_documented_shape() {
+    let out = fluoro()
+        .args(["bench", "--size", "128", "--frames", "3", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for k in [
+        "backend", "adapter", "size", "frames", "threads", "stages", "total",
+    ] {
+        assert!(v.get(k).is_some(), "{k} missing: {v}");
+    }
+    assert!(v["total"]["p99_ms"].as_f64().unwrap() > 0.0);
+    assert!(v["stages"]["enhance"]["median_ms"].as_f64().is_some());
+    let gpu = fluoro()
+        .args([
+            "bench",
+            "--size",
+            "128",
+            "--frames",
+            "1",
+            "--backend",
+            "gpu",
+        ])
+        .output()
+        .unwrap();
+    assert!(!gpu.status.success());
+}

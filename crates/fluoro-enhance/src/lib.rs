@@ -65,12 +65,25 @@ pub struct StageTimes {
     pub detail_ms: f64,
 }
 
+/// Where a stage's result lives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Slot {
+    /// One of the three work buffers.
+    #[default]
+    Buf0,
+    Buf1,
+    Buf2,
+    /// The recursive filter's history.
+    History,
+}
+
 /// The chain with its state (the recursive filter's history) and buffers.
 #[derive(Debug, Default)]
 pub struct Enhancer {
     params: EnhanceParams,
-    a: Frame<f32>,
-    b: Frame<f32>,
+    bufs: [Frame<f32>; 3],
+    denoised: Slot,
+    output: Slot,
     recursive: temporal::RecursiveFilter,
     bilateral: bilateral::BilateralScratch,
     clahe: clahe::ClaheScratch,
@@ -109,12 +122,35 @@ impl Enhancer {
         self.noise_sigma
     }
 
-    /// Enhances one frame; the result stays valid until the next call.
+    fn get(&self, slot: Slot) -> &Frame<f32> {
+        match slot {
+            Slot::Buf0 => &self.bufs[0],
+            Slot::Buf1 => &self.bufs[1],
+            Slot::Buf2 => &self.bufs[2],
+            Slot::History => self.recursive.output(),
+        }
+    }
+
+    /// The frame after the noise-reduction stages (temporal and spatial) of the last call:
+    /// what detection and segmentation should look at (CLAHE and detail trade CNR for
+    /// display contrast).
+    pub fn denoised(&self) -> &Frame<f32> {
+        self.get(self.denoised)
+    }
+
+    /// The fully enhanced frame of the last call (for display).
+    pub fn output(&self) -> &Frame<f32> {
+        self.get(self.output)
+    }
+
+    /// Enhances one frame and returns the display output ([`Enhancer::output`]); the
+    /// denoised intermediate is [`Enhancer::denoised`]. Both stay valid until the next call.
     pub fn process(&mut self, input: &Frame<f32>, mask: &Frame<u8>) -> &Frame<f32> {
         let Self {
             params,
-            a,
-            b,
+            bufs,
+            denoised,
+            output,
             recursive,
             bilateral,
             clahe,
@@ -124,61 +160,74 @@ impl Enhancer {
             times,
         } = self;
         let t = Instant::now();
-        normalize::normalize(input, mask, params.intensity, a);
+        normalize::normalize(input, mask, params.intensity, &mut bufs[0]);
         times.normalize_ms = ms(t);
         let t = Instant::now();
-        // `cur` is where the latest result lives; stages write into whichever buffer is free
-        let mut cur: &mut Frame<f32> = a;
-        let mut free: &mut Frame<f32> = b;
-        let mut from_history = false;
+        let mut cur = Slot::Buf0;
         if let Some(p) = params.temporal {
-            *noise_sigma = temporal::estimate_noise_sigma(cur, mask, noise_scratch);
-            recursive.filter(cur, mask, *noise_sigma, &p);
-            from_history = true;
+            *noise_sigma = temporal::estimate_noise_sigma(&bufs[0], mask, noise_scratch);
+            recursive.filter(&bufs[0], mask, *noise_sigma, &p);
+            cur = Slot::History;
         }
         times.temporal_ms = ms(t);
         let t = Instant::now();
         if let Some(p) = params.spatial {
-            let src: &Frame<f32> = if from_history {
-                recursive.output()
-            } else {
-                cur
-            };
-            bilateral::bilateral(src, &p, bilateral, free);
-            std::mem::swap(&mut cur, &mut free);
-            from_history = false;
+            let (src, dst) = split(bufs, recursive, cur, 1);
+            bilateral::bilateral(src, &p, bilateral, dst);
+            cur = Slot::Buf1;
         }
+        *denoised = cur;
         times.spatial_ms = ms(t);
         let t = Instant::now();
         if let Some(p) = params.clahe {
-            let src: &Frame<f32> = if from_history {
-                recursive.output()
-            } else {
-                cur
-            };
-            clahe::clahe(src, mask, params.range, &p, clahe, free);
-            std::mem::swap(&mut cur, &mut free);
-            from_history = false;
+            let (src, dst) = split(bufs, recursive, cur, 2);
+            clahe::clahe(src, mask, params.range, &p, clahe, dst);
+            cur = Slot::Buf2;
         }
         times.clahe_ms = ms(t);
         let t = Instant::now();
         if let Some(p) = params.detail {
-            let src: &Frame<f32> = if from_history {
-                recursive.output()
-            } else {
-                cur
-            };
-            detail::enhance_detail(src, &p, detail, free);
-            std::mem::swap(&mut cur, &mut free);
-            from_history = false;
+            let free = [0usize, 1, 2]
+                .into_iter()
+                .find(|&i| slot_index(cur) != Some(i) && slot_index(*denoised) != Some(i))
+                .expect("a free buffer");
+            let (src, dst) = split(bufs, recursive, cur, free);
+            detail::enhance_detail(src, &p, detail, dst);
+            cur = [Slot::Buf0, Slot::Buf1, Slot::Buf2][free];
         }
+        *output = cur;
         times.detail_ms = ms(t);
-        if from_history {
-            let r = recursive.output();
-            cur.reshape(r.width(), r.height());
-            cur.data_mut().copy_from_slice(r.data());
+        self.get(cur)
+    }
+}
+
+fn slot_index(s: Slot) -> Option<usize> {
+    match s {
+        Slot::Buf0 => Some(0),
+        Slot::Buf1 => Some(1),
+        Slot::Buf2 => Some(2),
+        Slot::History => None,
+    }
+}
+
+/// Borrows the source slot and work buffer `dst` (which must differ) at once.
+fn split<'a>(
+    bufs: &'a mut [Frame<f32>; 3],
+    hist: &'a temporal::RecursiveFilter,
+    src: Slot,
+    dst: usize,
+) -> (&'a Frame<f32>, &'a mut Frame<f32>) {
+    match slot_index(src) {
+        None => (hist.output(), &mut bufs[dst]),
+        Some(i) => {
+            assert_ne!(i, dst, "source and destination buffers must differ");
+            let (lo, hi) = bufs.split_at_mut(i.max(dst));
+            if i < dst {
+                (&lo[i], &mut hi[0])
+            } else {
+                (&hi[0], &mut lo[dst])
+            }
         }
-        cur
     }
 }
 

@@ -1,0 +1,79 @@
+//! Guidance numbers from a tip, a VILL and an optional plan.
+
+use fluoro_core::record::{GuidanceRecord, SafetyState, signed_distance_to_line};
+
+/// A planned trajectory in pixels: entry and target.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Plan {
+    /// Entry point `[x, y]`.
+    pub entry: [f64; 2],
+    /// Target point `[x, y]`.
+    pub target: [f64; 2],
+}
+
+/// Computes the guidance record. `tool` is `(tip, rear)` when detected.
+pub fn guidance(
+    tool: Option<([f64; 2], [f64; 2])>,
+    vill: Option<[[f64; 2]; 2]>,
+    plan: Option<Plan>,
+    mm_per_px: Option<f64>,
+    caution_mm: f64,
+) -> GuidanceRecord {
+    let mut g = GuidanceRecord::default();
+    if let (Some((tip, rear)), Some([p0, p1])) = (tool, vill)
+        && let Some(px) = signed_distance_to_line(tip, rear, p0, p1)
+    {
+        g.tip_to_vill_px = Some(px);
+        g.tip_to_vill_mm = mm_per_px.map(|m| px * m);
+    }
+    g.state = SafetyState::classify(g.tip_to_vill_mm, g.tip_to_vill_px, caution_mm);
+    if let (Some((tip, rear)), Some(plan)) = (tool, plan) {
+        let a = (tip[1] - rear[1]).atan2(tip[0] - rear[0]);
+        let b = (plan.target[1] - plan.entry[1]).atan2(plan.target[0] - plan.entry[0]);
+        let mut d = (a - b).to_degrees();
+        while d > 180.0 {
+            d -= 360.0;
+        }
+        while d <= -180.0 {
+            d += 360.0;
+        }
+        g.angle_to_plan_deg = Some(d.abs());
+        let (dx, dy) = (
+            plan.target[0] - plan.entry[0],
+            plan.target[1] - plan.entry[1],
+        );
+        let l = (dx * dx + dy * dy).sqrt();
+        if l > 1e-9 {
+            let off = ((tip[0] - plan.entry[0]) * dy - (tip[1] - plan.entry[1]) * dx).abs() / l;
+            g.offset_to_plan_mm = mm_per_px.map(|m| off * m);
+        }
+    }
+    g
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distance_state_and_plan() {
+        let g = guidance(
+            Some(([10.0, 0.0], [0.0, 0.0])),
+            Some([[20.0, -5.0], [20.0, 5.0]]),
+            Some(Plan {
+                entry: [0.0, 1.0],
+                target: [30.0, 1.0],
+            }),
+            Some(0.5),
+            3.0,
+        );
+        assert_eq!(g.tip_to_vill_px, Some(10.0));
+        assert_eq!(g.tip_to_vill_mm, Some(5.0));
+        assert_eq!(g.state, SafetyState::Safe);
+        assert!(g.angle_to_plan_deg.unwrap() < 1e-9);
+        assert!((g.offset_to_plan_mm.unwrap() - 0.5).abs() < 1e-9);
+        let none = guidance(None, None, None, Some(0.5), 3.0);
+        assert_eq!(none.state, SafetyState::Unknown);
+        assert!(none.angle_to_plan_deg.is_none());
+    }
+}

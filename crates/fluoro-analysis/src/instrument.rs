@@ -1,0 +1,301 @@
+//! Instrument detection: the straight, strongly attenuating metal shaft (portal and tool)
+//! that enters the visible field from outside.
+//!
+//! 1. Dark-line response: a difference of Gaussians `G(bg) f - G(fine) f` (positive where the
+//!    frame is darker than its surroundings at the shaft's scale).
+//! 2. Threshold at a fraction of the frame's dynamic range (metal is several times darker
+//!    than bone edges), components, and the most massive elongated one that reaches the
+//!    edge of the visible field (instruments come from outside; contrast and laminae do not).
+//! 3. Axis by weighted PCA; the tip is the end away from the field edge, located to a
+//!    fraction of a pixel by the half-level crossing of a profile along the axis.
+
+use crate::components::{Component, components};
+use fluoro_core::Frame;
+use fluoro_enhance::gaussian::{LargeBlurScratch, blur, blur_large, kernel};
+use fluoro_enhance::quality::{dark_end_position, profile};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Detector parameters; sizes are fractions of the frame's smaller side so one set works
+/// from 256 to 1536 pixels.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InstrumentParams {
+    /// Background scale (sigma) as a fraction of the frame size.
+    pub bg_sigma_frac: f32,
+    /// Fine (noise) scale sigma, px.
+    pub fine_sigma_px: f32,
+    /// Strong response threshold (the shaft's core), fraction of the dynamic range.
+    pub threshold_frac: f32,
+    /// Weak threshold for growing the shaft from its core (hysteresis), same units.
+    pub grow_frac: f32,
+    /// Minimum shaft length as a fraction of the frame size.
+    pub min_length_frac: f32,
+    /// Minimum elongation (sd along / sd across).
+    pub min_elongation: f32,
+    /// How close (fraction of the frame size) the rear end must come to the field edge.
+    pub edge_touch_frac: f32,
+}
+
+impl Default for InstrumentParams {
+    fn default() -> Self {
+        Self {
+            bg_sigma_frac: 1.0 / 40.0,
+            fine_sigma_px: 1.0,
+            threshold_frac: 0.12,
+            grow_frac: 0.06,
+            min_length_frac: 0.06,
+            min_elongation: 4.0,
+            edge_touch_frac: 0.05,
+        }
+    }
+}
+
+/// One detection in one frame.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Detection {
+    /// Distal end `[x, y]`, px.
+    pub tip: [f64; 2],
+    /// Where the shaft leaves the visible field (or ends), px.
+    pub rear: [f64; 2],
+    /// Unit direction rear -> tip.
+    pub dir: [f64; 2],
+    /// Shaft half-width estimate, px (for the label map).
+    pub half_width: f64,
+    /// In [0, 1]: how far above threshold and how line-like.
+    pub confidence: f64,
+}
+
+/// The detector and its buffers (reused across frames).
+#[derive(Debug, Default)]
+pub struct InstrumentDetector {
+    params: InstrumentParams,
+    fine: Frame<f32>,
+    bg: Frame<f32>,
+    tmp: Frame<f32>,
+    response: Frame<f32>,
+    binary: Frame<u8>,
+    labels: Vec<u32>,
+    fine_kernel: Vec<f32>,
+    large: LargeBlurScratch,
+}
+
+fn visible(mask: &Frame<u8>, p: [f64; 2]) -> bool {
+    let (x, y) = (p[0].round(), p[1].round());
+    x >= 0.0
+        && y >= 0.0
+        && (x as usize) < mask.width()
+        && (y as usize) < mask.height()
+        && mask.get(x as usize, y as usize) != 0
+}
+
+/// Distance (px) from `p` along `dir` to the edge of the visible field.
+fn distance_to_edge(mask: &Frame<u8>, p: [f64; 2], dir: [f64; 2]) -> f64 {
+    let mut t = 0.0;
+    let limit = (mask.width() + mask.height()) as f64;
+    while t < limit && visible(mask, [p[0] + dir[0] * t, p[1] + dir[1] * t]) {
+        t += 0.5;
+    }
+    t
+}
+
+impl InstrumentDetector {
+    /// A detector with these parameters.
+    pub fn new(params: InstrumentParams) -> Self {
+        Self {
+            params,
+            ..Default::default()
+        }
+    }
+
+    /// The dark-line response of the last frame.
+    pub fn response(&self) -> &Frame<f32> {
+        &self.response
+    }
+
+    /// Computes the dark-line response of `f` into the internal buffer.
+    pub fn compute_response(&mut self, f: &Frame<f32>) {
+        let (w, h) = f.size();
+        let size = w.min(h);
+        if self.fine_kernel.is_empty() {
+            self.fine_kernel = kernel(self.params.fine_sigma_px);
+        }
+        let bg_sigma = (self.params.bg_sigma_frac * size as f32).max(1.5);
+        blur(f, &self.fine_kernel, &mut self.tmp, &mut self.fine);
+        blur_large(&self.fine, bg_sigma, &mut self.large, &mut self.bg);
+        self.response.reshape(w, h);
+        let (fine, bg) = (&self.fine, &self.bg);
+        self.response
+            .data_mut()
+            .par_chunks_mut(w)
+            .enumerate()
+            .for_each(|(y, r)| {
+                for ((r, &a), &b) in r.iter_mut().zip(fine.row(y)).zip(bg.row(y)) {
+                    *r = (b - a).max(0.0);
+                }
+            });
+    }
+
+    /// Detects the instrument in `f` (denoised, dense = low); `range` is the frame's
+    /// dynamic range inside the field (e.g. p99 - p1). `None` when no shaft qualifies.
+    pub fn detect(&mut self, f: &Frame<f32>, mask: &Frame<u8>, range: f32) -> Option<Detection> {
+        self.compute_response(f);
+        let (w, h) = f.size();
+        let size = w.min(h) as f64;
+        let p = self.params;
+        let thr = p.threshold_frac * range.max(1e-3);
+        let grow = p.grow_frac * range.max(1e-3);
+        self.binary.reshape(w, h);
+        let resp = &self.response;
+        self.binary
+            .data_mut()
+            .par_chunks_mut(w)
+            .enumerate()
+            .for_each(|(y, b)| {
+                for ((b, &r), &m) in b.iter_mut().zip(resp.row(y)).zip(mask.row(y)) {
+                    *b = u8::from(m != 0 && r > grow);
+                }
+            });
+        let min_len = p.min_length_frac as f64 * size;
+        let comps = components(&self.binary, (min_len as usize).max(8), &mut self.labels);
+        let mut best: Option<(f64, Detection)> = None;
+        for c in &comps {
+            if let Some(d) = self.evaluate(c, f, mask, thr, min_len, size)
+                && best.as_ref().is_none_or(|(m, _)| d.0 > *m)
+            {
+                best = Some(d);
+            }
+        }
+        best.map(|(_, d)| d)
+    }
+
+    fn evaluate(
+        &self,
+        c: &Component,
+        f: &Frame<f32>,
+        mask: &Frame<u8>,
+        thr: f32,
+        min_len: f64,
+        size: f64,
+    ) -> Option<(f64, Detection)> {
+        let r = &self.response;
+        let strong: Vec<(u32, u32)> = c
+            .pixels
+            .iter()
+            .copied()
+            .filter(|&(x, y)| r.get(x as usize, y as usize) > thr)
+            .collect();
+        if (strong.len() as f64) < min_len {
+            return None;
+        }
+        let core = Component { pixels: strong };
+        // squared weights: the metal core dominates whatever weak structure the shaft touches
+        let axis = core.principal_axis(|x, y| f64::from(r.get(x as usize, y as usize)).powi(2))?;
+        let elong = axis.sd_along / axis.sd_across.max(0.3);
+        if elong < f64::from(self.params.min_elongation) {
+            return None;
+        }
+        let dir = axis.dir;
+        let (mut tmin, mut tmax) = (f64::MAX, f64::MIN);
+        for &(x, y) in &core.pixels {
+            let (dx, dy) = (f64::from(x) - axis.centre[0], f64::from(y) - axis.centre[1]);
+            if (dx * dir[1] - dy * dir[0]).abs() > 3.0 * axis.sd_across.max(1.0) {
+                continue;
+            }
+            let t = dx * dir[0] + dy * dir[1];
+            tmin = tmin.min(t);
+            tmax = tmax.max(t);
+        }
+        if tmax - tmin < min_len {
+            return None;
+        }
+        let at = |t: f64| [axis.centre[0] + dir[0] * t, axis.centre[1] + dir[1] * t];
+        let (a, b) = (at(tmin), at(tmax));
+        let da = distance_to_edge(mask, a, [-dir[0], -dir[1]]);
+        let db = distance_to_edge(mask, b, dir);
+        // the rear end is the one at the field edge
+        let (rear_end, tip_end, d) = if da <= db {
+            (a, b, dir)
+        } else {
+            (b, a, [-dir[0], -dir[1]])
+        };
+        let rear_gap = da.min(db);
+        if rear_gap > f64::from(self.params.edge_touch_frac) * size {
+            return None;
+        }
+        // rear: where the axis leaves the visible field
+        let back = [-d[0], -d[1]];
+        let out = distance_to_edge(mask, rear_end, back);
+        let rear = [
+            rear_end[0] + back[0] * (out - 0.5).max(0.0),
+            rear_end[1] + back[1] * (out - 0.5).max(0.0),
+        ];
+        // sub-pixel tip: half-level crossing of the frame along the axis
+        let prof = profile(f, tip_end, d, -12.0, 12.0, 0.1);
+        let t_cross = dark_end_position(&prof)
+            .filter(|t| t.abs() < 6.0)
+            .unwrap_or(0.0);
+        let tip = [tip_end[0] + d[0] * t_cross, tip_end[1] + d[1] * t_cross];
+        let mean_r: f64 = core
+            .pixels
+            .iter()
+            .map(|&(x, y)| f64::from(r.get(x as usize, y as usize)))
+            .sum::<f64>()
+            / core.pixels.len() as f64;
+        let mass = mean_r * (tmax - tmin);
+        let confidence = ((mean_r / f64::from(thr) - 1.0).clamp(0.0, 1.0) * 0.5
+            + (elong / 20.0).min(1.0) * 0.5)
+            .clamp(0.0, 1.0);
+        let half_width = (core.pixels.len() as f64 / (tmax - tmin).max(1.0) / 2.0).max(1.0);
+        Some((
+            mass,
+            Detection {
+                tip,
+                rear,
+                dir: d,
+                half_width,
+                confidence,
+            },
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_a_dark_rod_entering_from_the_edge() {
+        let size = 200;
+        let mask = Frame::filled(size, size, 1u8);
+        // rod from (0, 40) to (120, 130), 3 px wide, 600 units darker than a 2000 background
+        let (x0, y0, x1, y1) = (0.0f64, 40.0f64, 120.0f64, 130.0f64);
+        let len = ((x1 - x0).powi(2) + (y1 - y0).powi(2)).sqrt();
+        let f = Frame::from_fn(size, size, |x, y| {
+            let (px, py) = (x as f64 - x0, y as f64 - y0);
+            let t = (px * (x1 - x0) + py * (y1 - y0)) / len;
+            let d = (px * (y1 - y0) - py * (x1 - x0)).abs() / len;
+            if (0.0..=len).contains(&t) && d <= 1.5 {
+                1400.0
+            } else {
+                2000.0 + ((x * 7 + y * 13) % 11) as f32
+            }
+        });
+        let mut det = InstrumentDetector::new(InstrumentParams::default());
+        let d = det.detect(&f, &mask, 700.0).expect("detected");
+        assert!(
+            (d.tip[0] - x1).abs() < 1.0 && (d.tip[1] - y1).abs() < 1.0,
+            "{:?}",
+            d.tip
+        );
+        assert!(d.rear[0] < 2.0, "{:?}", d.rear);
+        // a dark rod that does not reach the edge (e.g. contrast) is not an instrument
+        let g = Frame::from_fn(size, size, |x, y| {
+            if (60..140).contains(&x) && (99..102).contains(&y) {
+                1400.0
+            } else {
+                2000.0
+            }
+        });
+        assert!(det.detect(&g, &mask, 700.0).is_none());
+    }
+}

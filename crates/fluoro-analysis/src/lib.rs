@@ -1,0 +1,186 @@
+//! Guidance analysis of enhanced fluoroscopy frames: instrument detection and tracking
+//! ([`instrument`], [`track`]), the VILL ([`vill`]), a label map ([`segment`]) and the
+//! guidance numbers ([`guidance`]). [`Analyzer`] runs them on one frame with state carried
+//! between frames; it allocates nothing per frame once sizes are set.
+
+pub mod components;
+pub mod guidance;
+pub mod instrument;
+pub mod segment;
+pub mod track;
+pub mod vill;
+
+use fluoro_core::Frame;
+use fluoro_core::record::{GuidanceRecord, ToolRecord, VillRecord, axis_deg};
+pub use guidance::Plan;
+use serde::{Deserialize, Serialize};
+
+/// Analysis options.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AnalysisParams {
+    /// Caution margin, mm.
+    pub caution_mm: f64,
+    /// Whether the view is one where the VILL is meaningful (CLO).
+    pub vill_enabled: bool,
+    /// Instrument detector.
+    pub instrument: instrument::InstrumentParams,
+    /// VILL detector.
+    pub vill: vill::VillParams,
+}
+
+impl Default for AnalysisParams {
+    fn default() -> Self {
+        Self {
+            caution_mm: fluoro_core::record::DEFAULT_CAUTION_MM,
+            vill_enabled: true,
+            instrument: Default::default(),
+            vill: Default::default(),
+        }
+    }
+}
+
+/// The result for one frame (the label map stays in the analyzer: [`Analyzer::labels`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Analysis {
+    /// The instrument.
+    pub tool: ToolRecord,
+    /// The VILL.
+    pub vill: Option<VillRecord>,
+    /// Guidance.
+    pub guidance: GuidanceRecord,
+}
+
+/// Per-study analysis state.
+#[derive(Debug, Default)]
+pub struct Analyzer {
+    params: AnalysisParams,
+    detector: instrument::InstrumentDetector,
+    tracker: track::TipTracker,
+    vill: vill::VillDetector,
+    labels: Frame<u8>,
+    scratch: Vec<f32>,
+    last_detection: Option<instrument::Detection>,
+}
+
+/// `p1 - p99`-style dynamic range of `f` inside `mask` (subsampled).
+pub fn dynamic_range(f: &Frame<f32>, mask: &Frame<u8>, scratch: &mut Vec<f32>) -> f32 {
+    scratch.clear();
+    let step = ((f.data().len() / 40_000) as f64).sqrt().max(1.0) as usize;
+    for y in (0..f.height()).step_by(step) {
+        for x in (0..f.width()).step_by(step) {
+            if mask.get(x, y) != 0 {
+                scratch.push(f.get(x, y));
+            }
+        }
+    }
+    if scratch.len() < 10 {
+        return 1.0;
+    }
+    let n = scratch.len();
+    let lo = *scratch.select_nth_unstable_by(n / 100, f32::total_cmp).1;
+    let hi = *scratch
+        .select_nth_unstable_by(n * 99 / 100, f32::total_cmp)
+        .1;
+    (hi - lo).max(1e-3)
+}
+
+impl Analyzer {
+    /// An analyzer with these options.
+    pub fn new(params: AnalysisParams) -> Self {
+        Self {
+            detector: instrument::InstrumentDetector::new(params.instrument),
+            vill: vill::VillDetector::new(params.vill),
+            tracker: track::TipTracker::new(track::TrackParams::default()),
+            params,
+            ..Default::default()
+        }
+    }
+
+    /// The options.
+    pub fn params(&self) -> &AnalysisParams {
+        &self.params
+    }
+
+    /// The label map of the last frame.
+    pub fn labels(&self) -> &Frame<u8> {
+        &self.labels
+    }
+
+    /// Forgets all temporal state (new study).
+    pub fn reset(&mut self) {
+        self.tracker.reset();
+        self.vill.reset();
+        self.last_detection = None;
+    }
+
+    /// Analyses one denoised frame (dense = low) with its visible-field mask.
+    pub fn analyse(
+        &mut self,
+        f: &Frame<f32>,
+        mask: &Frame<u8>,
+        mm_per_px: Option<f64>,
+        plan: Option<Plan>,
+    ) -> Analysis {
+        let range = dynamic_range(f, mask, &mut self.scratch);
+        let det = self.detector.detect(f, mask, range);
+        let tip = self.tracker.update(det.as_ref().map(|d| d.tip));
+        let det = match (det, tip) {
+            (Some(mut d), Some(t)) => {
+                d.tip = t;
+                Some(d)
+            }
+            _ => None,
+        };
+        let ventral = det.as_ref().map(|d| d.dir);
+        let thin = Some((self.detector.response(), 0.2 * range));
+        let vill = if self.params.vill_enabled {
+            self.vill.detect(
+                f,
+                mask,
+                thin,
+                det.as_ref().map(|d| d.tip),
+                ventral,
+                mm_per_px,
+            )
+        } else {
+            None
+        };
+        let tool = match &det {
+            Some(d) => ToolRecord {
+                detected: true,
+                tip: Some(d.tip),
+                rear: Some(d.rear),
+                axis_deg: Some(axis_deg(d.rear, d.tip)),
+                confidence: Some(d.confidence),
+            },
+            None => ToolRecord::default(),
+        };
+        let guidance = guidance::guidance(
+            det.as_ref().map(|d| (d.tip, d.rear)),
+            vill,
+            plan,
+            mm_per_px,
+            self.params.caution_mm,
+        );
+        segment::segment(
+            &segment::SegmentInput {
+                response: self.detector.response(),
+                range,
+                mask,
+                tool: det.as_ref(),
+                vill,
+                ventral: ventral.or(self.last_detection.as_ref().map(|d| d.dir)),
+                mm_per_px: mm_per_px.unwrap_or(0.3),
+            },
+            &mut self.labels,
+        );
+        if det.is_some() {
+            self.last_detection = det;
+        }
+        Analysis {
+            tool,
+            vill: vill.map(|[p0, p1]| VillRecord { p0, p1 }),
+            guidance,
+        }
+    }
+}

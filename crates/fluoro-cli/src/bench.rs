@@ -1,0 +1,101 @@
+//! `fluoro bench`: the whole per-frame chain on a synthetic study in memory.
+
+use crate::process::{Backend, resolve_backend};
+use anyhow::{Result, bail};
+use clap::Args;
+use fluoro_core::Frame;
+use fluoro_pipeline::{FrameLoop, PipelineParams, TimeStats};
+use serde_json::json;
+
+/// Options of `fluoro bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Frame size (square).
+    #[arg(long, default_value_t = 1024)]
+    pub size: usize,
+    /// Frames to time (after 3 warm-up frames).
+    #[arg(long, default_value_t = 100)]
+    pub frames: usize,
+    /// Compute backend.
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    pub backend: Backend,
+    /// One JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `fluoro bench`.
+pub fn run(a: &BenchArgs) -> Result<()> {
+    let backend = resolve_backend(a.backend)?;
+    if !(64..=4096).contains(&a.size) || a.frames == 0 {
+        bail!("--size must be 64..4096 and --frames at least 1");
+    }
+    let warm = 3;
+    // a short study, cycled: rendering is not what is timed
+    let n_unique = (a.frames + warm).min(40);
+    let cfg = fluoro_synth::SynthConfig {
+        size: a.size,
+        frames: n_unique,
+        contrast: true,
+        scenario: fluoro_synth::Scenario::Touch,
+        ..Default::default()
+    };
+    let s = fluoro_synth::generate(&cfg);
+    let frames: Vec<Frame<f32>> = s
+        .frames
+        .iter()
+        .map(|v| {
+            Frame::from_vec(a.size, a.size, v.iter().map(|&x| f32::from(x)).collect())
+                .expect("size")
+        })
+        .collect();
+    let mask = s.shutter.mask(a.size, a.size);
+    let mm = Some(s.carm.mm_per_px());
+    let mut fl = FrameLoop::new(PipelineParams::default());
+    let (mut enh, mut ana, mut ovl, mut tot) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for i in 0..a.frames + warm {
+        let (_, t) = fl.process(&frames[i % n_unique], &mask, mm, true);
+        if i >= warm {
+            enh.push(t.enhance_ms);
+            ana.push(t.analyse_ms);
+            ovl.push(t.overlay_ms);
+            tot.push(t.total_ms);
+        }
+    }
+    let stages = [
+        ("enhance", TimeStats::of(&enh)),
+        ("analyse", TimeStats::of(&ana)),
+        ("overlay", TimeStats::of(&ovl)),
+    ];
+    let total = TimeStats::of(&tot);
+    let threads = rayon::current_num_threads();
+    if a.json {
+        let st: serde_json::Map<String, serde_json::Value> = stages
+            .iter()
+            .map(|(n, s)| {
+                (
+                    n.to_string(),
+                    json!({"median_ms": s.median_ms, "p95_ms": s.p95_ms}),
+                )
+            })
+            .collect();
+        println!(
+            "{}",
+            json!({"backend": backend, "adapter": "cpu", "size": a.size, "frames": a.frames, "threads": threads,
+                   "stages": st, "total": {"median_ms": total.median_ms, "p95_ms": total.p95_ms, "p99_ms": total.p99_ms}})
+        );
+    } else {
+        println!(
+            "{} frames of {}x{} on {threads} threads ({backend}):",
+            a.frames, a.size, a.size
+        );
+        println!("{:<10}{:>10}{:>10}{:>10}", "stage", "median", "p95", "p99");
+        for (n, s) in stages.iter().chain(std::iter::once(&("total", total))) {
+            println!(
+                "{n:<10}{:>10.2}{:>10.2}{:>10.2}",
+                s.median_ms, s.p95_ms, s.p99_ms
+            );
+        }
+    }
+    Ok(())
+}

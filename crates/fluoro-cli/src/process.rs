@@ -1,0 +1,126 @@
+//! `fluoro process`: a study through the frame loop into the contract's output folder.
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use fluoro_analysis::Plan;
+use fluoro_pipeline::{PipelineParams, process_study};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+/// Compute backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// The CPU path (rayon + SIMD).
+    Cpu,
+    /// The wgpu compute path (not built yet).
+    Gpu,
+    /// A GPU when there is one, else the CPU.
+    Auto,
+}
+
+/// Options of `fluoro process`.
+#[derive(Args, Debug)]
+pub struct ProcessArgs {
+    /// The DICOM study.
+    pub study: PathBuf,
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Planned trajectory in pixels: entry_x,entry_y,target_x,target_y.
+    #[arg(long, value_parser = parse_plan)]
+    pub plan: Option<Plan>,
+    /// Caution margin in mm: "caution" when 0 < tip-to-VILL <= this.
+    #[arg(long, default_value_t = 3.0)]
+    pub caution_mm: f64,
+    /// Compute backend.
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    pub backend: Backend,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Parses `x0,y0,x1,y1`.
+pub fn parse_plan(s: &str) -> Result<Plan, String> {
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|t| t.trim().parse::<f64>().map_err(|e| format!("'{t}': {e}")))
+        .collect::<Result<_, _>>()?;
+    match v.as_slice() {
+        [a, b, c, d] if v.iter().all(|x| x.is_finite()) => Ok(Plan {
+            entry: [*a, *b],
+            target: [*c, *d],
+        }),
+        _ => Err("expected four numbers: entry_x,entry_y,target_x,target_y".into()),
+    }
+}
+
+/// Resolves the backend to the one that will run.
+pub fn resolve_backend(b: Backend) -> Result<&'static str> {
+    match b {
+        Backend::Cpu => Ok("cpu"),
+        Backend::Auto => {
+            eprintln!("backend auto: no GPU backend in this build yet, using the CPU");
+            Ok("cpu")
+        }
+        Backend::Gpu => bail!(
+            "--backend gpu: the wgpu backend is not part of this build yet; use --backend cpu or auto"
+        ),
+    }
+}
+
+/// Runs `fluoro process` and prints the summary paragraph.
+pub fn process(
+    study: &Path,
+    out: &Path,
+    plan: Option<Plan>,
+    caution_mm: f64,
+    quiet: bool,
+) -> Result<fluoro_pipeline::ProcessReport> {
+    if !(caution_mm.is_finite() && caution_mm >= 0.0) {
+        bail!("--caution-mm {caution_mm}: must be a non-negative number");
+    }
+    let mut params = PipelineParams::default();
+    params.analysis.caution_mm = caution_mm;
+    params.plan = plan;
+    let tty = std::io::stderr().is_terminal() && !quiet;
+    let report = process_study(study, out, &params, |i, n| {
+        if tty {
+            let w = 30;
+            let done = i * w / n.max(1);
+            eprint!(
+                "\r[{}{}] {i}/{n} frames",
+                "#".repeat(done),
+                " ".repeat(w - done)
+            );
+            let _ = std::io::stderr().flush();
+            if i == n {
+                eprintln!();
+            }
+        }
+    })
+    .with_context(|| format!("processing {}", study.display()))?;
+    let s = report.states;
+    println!(
+        "Processed {} frames of {} into {}: the instrument was found in {} frames and the VILL in {}; states: {} safe, {} caution, {} stop, {} unknown. Per frame {:.1} ms median, {:.1} ms p95 (CPU). Annotated frames are in {}.",
+        report.frames,
+        study.display(),
+        out.display(),
+        report.detected,
+        report.with_vill,
+        s[0],
+        s[1],
+        s[2],
+        s[3],
+        report.total.median_ms,
+        report.total.p95_ms,
+        out.join("annotated").display()
+    );
+    Ok(report)
+}
+
+/// Runs `fluoro process`.
+pub fn run(a: &ProcessArgs) -> Result<()> {
+    resolve_backend(a.backend)?;
+    process(&a.study, &a.out, a.plan, a.caution_mm, a.quiet).map(|_| ())
+}

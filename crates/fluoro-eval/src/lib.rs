@@ -1,0 +1,336 @@
+//! Scoring a result folder (`fluoro process --out`) against a ground-truth folder
+//! (`fluoro synth --truth`), both in the contract's layout.
+
+use fluoro_core::record::{FrameRecord, SafetyState};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// Errors reading the folders.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {detail}")]
+pub struct EvalError {
+    /// The file.
+    pub path: PathBuf,
+    /// What is wrong.
+    pub detail: String,
+}
+
+fn eerr(path: &Path, e: impl std::fmt::Display) -> EvalError {
+    EvalError {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    }
+}
+
+/// Reads `frames.jsonl`.
+pub fn read_records(dir: &Path) -> Result<Vec<FrameRecord>, EvalError> {
+    let p = dir.join("frames.jsonl");
+    let text = std::fs::read_to_string(&p).map_err(|e| eerr(&p, e))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| eerr(&p, format!("line {}: {e}", i + 1))))
+        .collect()
+}
+
+/// Median, 95th percentile and count of a sample.
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
+pub struct Dist {
+    /// Number of values.
+    pub n: usize,
+    /// Median (`null` when empty).
+    pub median: Option<f64>,
+    /// 95th percentile.
+    pub p95: Option<f64>,
+    /// Mean.
+    pub mean: Option<f64>,
+}
+
+impl Dist {
+    fn of(v: &[f64]) -> Self {
+        if v.is_empty() {
+            return Self::default();
+        }
+        let mut s = v.to_vec();
+        s.sort_by(f64::total_cmp);
+        let q = |p: f64| s[((p * (s.len() - 1) as f64).round() as usize).min(s.len() - 1)];
+        Self {
+            n: s.len(),
+            median: Some(q(0.5)),
+            p95: Some(q(0.95)),
+            mean: Some(s.iter().sum::<f64>() / s.len() as f64),
+        }
+    }
+}
+
+/// All scores of one result.
+#[derive(Clone, Debug, Serialize)]
+pub struct Scores {
+    /// Frames compared.
+    pub frames: usize,
+    /// Millimetres per pixel used for `_mm` values.
+    pub mm_per_px: Option<f64>,
+    /// Frames where the truth has the tip in view.
+    pub truth_visible: usize,
+    /// Of those, frames where the result detected it.
+    pub detected_when_visible: usize,
+    /// Detection recall where visible.
+    pub detection_recall: Option<f64>,
+    /// Frames where the truth has no tip in view.
+    pub truth_empty: usize,
+    /// Of those, frames where the result claimed a detection.
+    pub false_positives: usize,
+    /// False positives / empty frames.
+    pub false_positive_rate: Option<f64>,
+    /// Tip error, px.
+    pub tip_error_px: Dist,
+    /// Tip error, mm.
+    pub tip_error_mm: Dist,
+    /// Axis angle error, degrees (lines, 0-90).
+    pub axis_error_deg: Dist,
+    /// Mean distance of the truth VILL points from the result's VILL line, mm.
+    pub vill_distance_mm: Dist,
+    /// VILL angle error, degrees.
+    pub vill_angle_deg: Dist,
+    /// Frames with a truth VILL and no result VILL.
+    pub vill_missed: usize,
+    /// Confusion matrix, rows = truth, columns = result, order safe/caution/stop/unknown.
+    pub state_confusion: [[usize; 4]; 4],
+    /// Frames where the truth is stop and the result said safe: the worst error.
+    pub missed_stops: usize,
+    /// Frames where the truth is stop and the result said anything but stop.
+    pub stop_not_flagged: usize,
+    /// Fraction of frames with the same state.
+    pub state_accuracy: Option<f64>,
+    /// Dice per label (lamina, ligamentum flavum, contrast, instrument); `null` when the
+    /// label is absent from both.
+    pub dice: [Option<f64>; 4],
+}
+
+fn dist2(a: [f64; 2], b: [f64; 2]) -> f64 {
+    ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
+}
+
+fn line_angle(a: [f64; 2], b: [f64; 2]) -> f64 {
+    (b[1] - a[1]).atan2(b[0] - a[0]).to_degrees()
+}
+
+fn undirected_diff(a: f64, b: f64) -> f64 {
+    let d = (a - b).rem_euclid(180.0);
+    d.min(180.0 - d)
+}
+
+fn point_line(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> f64 {
+    let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+    let l = (dx * dx + dy * dy).sqrt().max(1e-9);
+    ((p[0] - a[0]) * dy - (p[1] - a[1]) * dx).abs() / l
+}
+
+fn state_index(s: SafetyState) -> usize {
+    SafetyState::ALL.iter().position(|x| *x == s).unwrap_or(3)
+}
+
+/// The scale to use: `scene.json`'s `mm_per_px` in the truth, else the result's summary.
+pub fn mm_per_px(truth: &Path, result: &Path) -> Option<f64> {
+    let read = |p: PathBuf| {
+        std::fs::read_to_string(p)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+    };
+    read(truth.join("scene.json"))
+        .and_then(|v| v["mm_per_px"].as_f64())
+        .or_else(|| read(result.join("summary.json")).and_then(|v| v["mm_per_px"].as_f64()))
+}
+
+/// Scores `result` against `truth`.
+pub fn evaluate(truth: &Path, result: &Path) -> Result<Scores, EvalError> {
+    let t = read_records(truth)?;
+    let r = read_records(result)?;
+    if t.len() != r.len() {
+        return Err(eerr(
+            &result.join("frames.jsonl"),
+            format!("{} frames but the truth has {}", r.len(), t.len()),
+        ));
+    }
+    let mm = mm_per_px(truth, result);
+    let mut s = Scores {
+        frames: t.len(),
+        mm_per_px: mm,
+        truth_visible: 0,
+        detected_when_visible: 0,
+        detection_recall: None,
+        truth_empty: 0,
+        false_positives: 0,
+        false_positive_rate: None,
+        tip_error_px: Dist::default(),
+        tip_error_mm: Dist::default(),
+        axis_error_deg: Dist::default(),
+        vill_distance_mm: Dist::default(),
+        vill_angle_deg: Dist::default(),
+        vill_missed: 0,
+        state_confusion: [[0; 4]; 4],
+        missed_stops: 0,
+        stop_not_flagged: 0,
+        state_accuracy: None,
+        dice: [None; 4],
+    };
+    let (mut tip_px, mut axis, mut vd, mut va) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (a, b) in t.iter().zip(&r) {
+        if a.tool.detected {
+            s.truth_visible += 1;
+            if b.tool.detected {
+                s.detected_when_visible += 1;
+                if let (Some(p), Some(q)) = (a.tool.tip, b.tool.tip) {
+                    tip_px.push(dist2(p, q));
+                }
+                if let (Some(x), Some(y)) = (a.tool.axis_deg, b.tool.axis_deg) {
+                    axis.push(undirected_diff(x, y));
+                }
+            }
+        } else {
+            s.truth_empty += 1;
+            s.false_positives += usize::from(b.tool.detected);
+        }
+        if let Some(tv) = a.vill {
+            match b.vill {
+                Some(rv) => {
+                    let d =
+                        (point_line(tv.p0, rv.p0, rv.p1) + point_line(tv.p1, rv.p0, rv.p1)) / 2.0;
+                    vd.push(d * mm.unwrap_or(1.0));
+                    va.push(undirected_diff(
+                        line_angle(tv.p0, tv.p1),
+                        line_angle(rv.p0, rv.p1),
+                    ));
+                }
+                None => s.vill_missed += 1,
+            }
+        }
+        let (ti, ri) = (state_index(a.guidance.state), state_index(b.guidance.state));
+        s.state_confusion[ti][ri] += 1;
+        if a.guidance.state == SafetyState::Stop {
+            s.missed_stops += usize::from(b.guidance.state == SafetyState::Safe);
+            s.stop_not_flagged += usize::from(b.guidance.state != SafetyState::Stop);
+        }
+    }
+    s.detection_recall =
+        (s.truth_visible > 0).then(|| s.detected_when_visible as f64 / s.truth_visible as f64);
+    s.false_positive_rate =
+        (s.truth_empty > 0).then(|| s.false_positives as f64 / s.truth_empty as f64);
+    s.tip_error_mm = Dist::of(
+        &tip_px
+            .iter()
+            .map(|v| v * mm.unwrap_or(f64::NAN))
+            .filter(|v| v.is_finite())
+            .collect::<Vec<_>>(),
+    );
+    s.tip_error_px = Dist::of(&tip_px);
+    s.axis_error_deg = Dist::of(&axis);
+    s.vill_distance_mm = Dist::of(&vd);
+    s.vill_angle_deg = Dist::of(&va);
+    let agree: usize = (0..4).map(|i| s.state_confusion[i][i]).sum();
+    s.state_accuracy = (s.frames > 0).then(|| agree as f64 / s.frames as f64);
+    s.dice = dice(truth, result, t.len())?;
+    Ok(s)
+}
+
+/// Dice per label over all frames (pixel counts summed across frames).
+fn dice(truth: &Path, result: &Path, frames: usize) -> Result<[Option<f64>; 4], EvalError> {
+    let mut inter = [0u64; 4];
+    let mut sum = [0u64; 4];
+    for i in 0..frames {
+        let name = format!("{i:06}.png");
+        let (pt, pr) = (
+            truth.join("labels").join(&name),
+            result.join("labels").join(&name),
+        );
+        let a = image::open(&pt).map_err(|e| eerr(&pt, e))?.to_luma8();
+        let b = image::open(&pr).map_err(|e| eerr(&pr, e))?.to_luma8();
+        if a.dimensions() != b.dimensions() {
+            return Err(eerr(
+                &pr,
+                format!(
+                    "size {:?} differs from the truth's {:?}",
+                    b.dimensions(),
+                    a.dimensions()
+                ),
+            ));
+        }
+        for (x, y) in a.as_raw().iter().zip(b.as_raw()) {
+            for l in 1..=4u8 {
+                let (ix, iy) = (*x == l, *y == l);
+                sum[l as usize - 1] += u64::from(ix) + u64::from(iy);
+                inter[l as usize - 1] += u64::from(ix && iy);
+            }
+        }
+    }
+    Ok(std::array::from_fn(|k| {
+        (sum[k] > 0).then(|| 2.0 * inter[k] as f64 / sum[k] as f64)
+    }))
+}
+
+/// A table for people.
+pub fn table(s: &Scores) -> String {
+    let f = |v: Option<f64>, d: usize| v.map(|x| format!("{x:.d$}")).unwrap_or_else(|| "-".into());
+    let dist = |d: &Dist, unit: &str| {
+        format!(
+            "median {} p95 {} {unit} (n={})",
+            f(d.median, 2),
+            f(d.p95, 2),
+            d.n
+        )
+    };
+    let mut o = String::new();
+    let mut line = |k: &str, v: String| o.push_str(&format!("{k:<26}{v}\n"));
+    line("frames", s.frames.to_string());
+    line(
+        "detection recall",
+        format!(
+            "{} ({}/{} visible)",
+            f(s.detection_recall, 3),
+            s.detected_when_visible,
+            s.truth_visible
+        ),
+    );
+    line(
+        "false positives",
+        format!(
+            "{} ({}/{} empty)",
+            f(s.false_positive_rate, 3),
+            s.false_positives,
+            s.truth_empty
+        ),
+    );
+    line("tip error", dist(&s.tip_error_mm, "mm"));
+    line("tip error", dist(&s.tip_error_px, "px"));
+    line("axis error", dist(&s.axis_error_deg, "deg"));
+    line("VILL distance", dist(&s.vill_distance_mm, "mm"));
+    line("VILL angle", dist(&s.vill_angle_deg, "deg"));
+    line("VILL missed", s.vill_missed.to_string());
+    line("state accuracy", f(s.state_accuracy, 3));
+    line(
+        "MISSED STOPS",
+        format!(
+            "{} (truth stop, said safe); stop not flagged: {}",
+            s.missed_stops, s.stop_not_flagged
+        ),
+    );
+    o.push_str("states (rows truth, cols result): safe caution stop unknown\n");
+    for (i, name) in ["safe", "caution", "stop", "unknown"].iter().enumerate() {
+        let row = &s.state_confusion[i];
+        o.push_str(&format!(
+            "  {name:<8}{:>7}{:>8}{:>6}{:>8}\n",
+            row[0], row[1], row[2], row[3]
+        ));
+    }
+    for (k, name) in ["lamina", "ligamentum flavum", "contrast", "instrument"]
+        .iter()
+        .enumerate()
+    {
+        o.push_str(&format!(
+            "{:<26}{}\n",
+            format!("Dice {name}"),
+            f(s.dice[k], 3)
+        ));
+    }
+    o
+}

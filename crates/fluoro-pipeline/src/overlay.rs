@@ -1,0 +1,259 @@
+//! The annotated frame a clinician looks at: the enhanced image, a subtle label tint, the
+//! VILL, the instrument axis extended ahead of the tip, the plan, and the tip-to-VILL distance
+//! with the safety state as text and colour.
+
+use crate::font;
+use fluoro_analysis::{Analysis, Plan};
+use fluoro_core::Frame;
+use fluoro_core::record::SafetyState;
+use image::{Rgb, RgbImage};
+use imageproc::drawing::{
+    draw_filled_circle_mut, draw_filled_rect_mut, draw_hollow_circle_mut, draw_line_segment_mut,
+};
+use imageproc::rect::Rect;
+use serde::{Deserialize, Serialize};
+
+/// What to draw.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OverlayOptions {
+    /// Tint the label map.
+    pub labels: bool,
+    /// Tint opacity.
+    pub label_alpha: f32,
+    /// Draw the VILL.
+    pub vill: bool,
+    /// Draw the instrument axis and its extension.
+    pub instrument: bool,
+    /// Draw the distance and state panel.
+    pub text: bool,
+    /// Length of the axis extension ahead of the tip, mm (px x 0.3 when mm is unknown).
+    pub extension_mm: f64,
+}
+
+impl Default for OverlayOptions {
+    fn default() -> Self {
+        Self {
+            labels: true,
+            label_alpha: 0.22,
+            vill: true,
+            instrument: true,
+            text: true,
+            extension_mm: 15.0,
+        }
+    }
+}
+
+const TINT: [[u8; 3]; 5] = [
+    [0, 0, 0],
+    [90, 150, 255],
+    [255, 200, 40],
+    [40, 230, 140],
+    [255, 80, 80],
+];
+
+/// Colour of a safety state.
+pub fn state_colour(s: SafetyState) -> Rgb<u8> {
+    match s {
+        SafetyState::Safe => Rgb([40, 200, 70]),
+        SafetyState::Caution => Rgb([255, 176, 0]),
+        SafetyState::Stop => Rgb([235, 30, 30]),
+        SafetyState::Unknown => Rgb([150, 150, 150]),
+    }
+}
+
+fn thick_line(img: &mut RgbImage, a: [f64; 2], b: [f64; 2], width: u32, c: Rgb<u8>) {
+    let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+    let l = (dx * dx + dy * dy).sqrt().max(1e-9);
+    let n = [-dy / l, dx / l];
+    let half = (width as f64 - 1.0) / 2.0;
+    let steps = (width * 2).max(1);
+    for k in 0..steps {
+        let o = -half + k as f64 * (2.0 * half) / (steps.max(2) - 1) as f64;
+        let o = if width <= 1 { 0.0 } else { o };
+        draw_line_segment_mut(
+            img,
+            ((a[0] + n[0] * o) as f32, (a[1] + n[1] * o) as f32),
+            ((b[0] + n[0] * o) as f32, (b[1] + n[1] * o) as f32),
+            c,
+        );
+    }
+}
+
+fn dashed(img: &mut RgbImage, a: [f64; 2], b: [f64; 2], width: u32, dash: f64, c: Rgb<u8>) {
+    let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+    let l = (dx * dx + dy * dy).sqrt();
+    let n = (l / dash).ceil() as usize;
+    for i in (0..n).step_by(2) {
+        let t0 = i as f64 / n as f64;
+        let t1 = ((i + 1) as f64 / n as f64).min(1.0);
+        thick_line(
+            img,
+            [a[0] + dx * t0, a[1] + dy * t0],
+            [a[0] + dx * t1, a[1] + dy * t1],
+            width,
+            c,
+        );
+    }
+}
+
+fn text(img: &mut RgbImage, s: &str, x: i64, y: i64, scale: u32, c: Rgb<u8>) {
+    let (w, h) = (img.width() as i64, img.height() as i64);
+    font::render(s, x, y, scale, |px, py| {
+        if px >= 0 && py >= 0 && px < w && py < h {
+            img.put_pixel(px as u32, py as u32, c);
+        }
+    });
+}
+
+/// Draws the overlay for one frame into `out` (resized to the frame).
+pub fn draw(
+    display: &Frame<u8>,
+    labels: Option<&Frame<u8>>,
+    a: &Analysis,
+    plan: Option<Plan>,
+    mm_per_px: Option<f64>,
+    opts: &OverlayOptions,
+    out: &mut RgbImage,
+) {
+    let (w, h) = display.size();
+    if out.width() != w as u32 || out.height() != h as u32 {
+        *out = RgbImage::new(w as u32, h as u32);
+    }
+    let alpha = opts.label_alpha.clamp(0.0, 1.0);
+    {
+        let buf: &mut [u8] = out;
+        for (i, px) in buf.chunks_exact_mut(3).enumerate() {
+            let g = display.data()[i];
+            let l = if opts.labels {
+                labels.map(|m| m.data()[i] as usize).unwrap_or(0).min(4)
+            } else {
+                0
+            };
+            if l == 0 {
+                px.copy_from_slice(&[g, g, g]);
+            } else {
+                let t = TINT[l];
+                for k in 0..3 {
+                    px[k] = (f32::from(g) * (1.0 - alpha) + f32::from(t[k]) * alpha) as u8;
+                }
+            }
+        }
+    }
+    let size = w.min(h) as u32;
+    let lw = (size / 400).max(1);
+    let scale = (size / 256).max(1);
+    let state = a.guidance.state;
+    let sc = state_colour(state);
+    if let Some(p) = plan {
+        dashed(
+            out,
+            p.entry,
+            p.target,
+            lw,
+            6.0 * f64::from(lw),
+            Rgb([230, 230, 230]),
+        );
+        draw_hollow_circle_mut(
+            out,
+            (p.target[0] as i32, p.target[1] as i32),
+            (3 * lw) as i32,
+            Rgb([230, 230, 230]),
+        );
+    }
+    if opts.vill
+        && let Some(v) = a.vill
+    {
+        let (dx, dy) = (v.p1[0] - v.p0[0], v.p1[1] - v.p0[1]);
+        let l = (dx * dx + dy * dy).sqrt().max(1e-9);
+        let k = f64::from(size) * 0.12 / l;
+        let a0 = [v.p0[0] - dx * k, v.p0[1] - dy * k];
+        let b0 = [v.p1[0] + dx * k, v.p1[1] + dy * k];
+        dashed(out, a0, v.p0, lw, 5.0 * f64::from(lw), Rgb([0, 220, 255]));
+        dashed(out, v.p1, b0, lw, 5.0 * f64::from(lw), Rgb([0, 220, 255]));
+        thick_line(out, v.p0, v.p1, lw + 1, Rgb([0, 220, 255]));
+        for p in [v.p0, v.p1] {
+            draw_hollow_circle_mut(
+                out,
+                (p[0] as i32, p[1] as i32),
+                (3 * lw) as i32,
+                Rgb([0, 220, 255]),
+            );
+        }
+    }
+    if opts.instrument
+        && let (Some(tip), Some(rear)) = (a.tool.tip, a.tool.rear)
+    {
+        let (dx, dy) = (tip[0] - rear[0], tip[1] - rear[1]);
+        let l = (dx * dx + dy * dy).sqrt().max(1e-9);
+        let ext = opts.extension_mm / mm_per_px.unwrap_or(0.3);
+        let ahead = [tip[0] + dx / l * ext, tip[1] + dy / l * ext];
+        thick_line(out, rear, tip, lw, Rgb([255, 230, 0]));
+        dashed(out, tip, ahead, lw, 4.0 * f64::from(lw), Rgb([255, 230, 0]));
+        draw_filled_circle_mut(
+            out,
+            (tip[0].round() as i32, tip[1].round() as i32),
+            (2 * lw + 1) as i32,
+            sc,
+        );
+    }
+    // state border, so the state is seen without reading
+    let b = (3 * lw) as i32;
+    for (x, y, rw, rh) in [
+        (0, 0, w as u32, b as u32),
+        (0, h as i32 - b, w as u32, b as u32),
+        (0, 0, b as u32, h as u32),
+        (w as i32 - b, 0, b as u32, h as u32),
+    ] {
+        draw_filled_rect_mut(out, Rect::at(x, y).of_size(rw, rh), sc);
+    }
+    if opts.text {
+        let dist = match (a.guidance.tip_to_vill_mm, a.guidance.tip_to_vill_px) {
+            (Some(mm), _) => format!("{mm:+.1} MM"),
+            (None, Some(px)) => format!("{px:+.0} PX"),
+            _ => "--".into(),
+        };
+        let line1 = format!("TIP-VILL {dist}");
+        let line2 = state.as_str().to_uppercase();
+        let pad = 4 * scale as i64;
+        let tw = font::text_width(&line1, scale).max(font::text_width(&line2, scale * 2)) as i64;
+        let th = (7 * scale + 4 * scale + 14 * scale) as i64;
+        draw_filled_rect_mut(
+            out,
+            Rect::at(b + 2, b + 2).of_size((tw + 2 * pad) as u32, (th + 2 * pad) as u32),
+            Rgb([0, 0, 0]),
+        );
+        text(
+            out,
+            &line1,
+            i64::from(b) + 2 + pad,
+            i64::from(b) + 2 + pad,
+            scale,
+            Rgb([255, 255, 255]),
+        );
+        text(
+            out,
+            &line2,
+            i64::from(b) + 2 + pad,
+            i64::from(b) + 2 + pad + i64::from(11 * scale),
+            scale * 2,
+            sc,
+        );
+        if let Some(ang) = a.guidance.angle_to_plan_deg {
+            let s = format!(
+                "PLAN {ang:.1} DEG {}",
+                a.guidance
+                    .offset_to_plan_mm
+                    .map(|m| format!("{m:.1} MM"))
+                    .unwrap_or_default()
+            );
+            text(
+                out,
+                &s,
+                i64::from(b) + 2 + pad,
+                i64::from(b) + 2 + 2 * pad + th,
+                scale,
+                Rgb([230, 230, 230]),
+            );
+        }
+    }
+}
