@@ -132,14 +132,18 @@ impl Analyzer {
             _ => None,
         };
         let ventral = det.as_ref().map(|d| d.dir);
-        let thin = Some((self.detector.response(), 0.2 * range));
+        let shaft = det.as_ref().map(|d| vill::Shaft {
+            rear: d.rear,
+            tip: d.tip,
+            half_width: d.half_width,
+        });
         let vill = if self.params.vill_enabled {
-            self.vill.detect(
+            self.vill.detect_corners(
                 f,
                 mask,
-                thin,
-                det.as_ref().map(|d| d.tip),
-                ventral,
+                (self.detector.response(), 0.2 * range),
+                range,
+                shaft,
                 mm_per_px,
             )
         } else {

@@ -20,8 +20,13 @@ use std::collections::VecDeque;
 /// VILL detector parameters (lengths as fractions of the frame size unless named `_mm`).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VillParams {
-    /// Radius of the search region around the tip (or the last VILL), fraction of size.
+    /// Radius of the search region around the tip (or the last VILL), fraction of size
+    /// (edge method) .
     pub roi_frac: f32,
+    /// Radius of the search region around the tip for the lamina corners, mm.
+    pub roi_mm: f64,
+    /// Lamina darkness threshold, fraction of the frame's dynamic range.
+    pub lamina_frac: f32,
     /// Distance behind the edge over which a lamina must stay dark, mm.
     pub lamina_depth_mm: f64,
     /// Smallest and largest interlaminar gap along the line, mm.
@@ -36,6 +41,8 @@ impl Default for VillParams {
     fn default() -> Self {
         Self {
             roi_frac: 0.2,
+            roi_mm: 16.0,
+            lamina_frac: 0.05,
             lamina_depth_mm: 3.5,
             gap_mm: (3.0, 25.0),
             history: 9,
@@ -55,6 +62,22 @@ pub struct VillDetector {
     history: VecDeque<[[f64; 2]; 2]>,
     rejected: usize,
     ventral: Option<[f64; 2]>,
+    bg: Frame<f32>,
+    large: fluoro_enhance::gaussian::LargeBlurScratch,
+    roi: Frame<u8>,
+    labels: Vec<u32>,
+    confident: bool,
+}
+
+/// The instrument as the VILL detector needs it: rear, tip and half-width (px).
+#[derive(Clone, Copy, Debug)]
+pub struct Shaft {
+    /// Rear point.
+    pub rear: [f64; 2],
+    /// Tip.
+    pub tip: [f64; 2],
+    /// Half-width, px.
+    pub half_width: f64,
 }
 
 /// A line through two points.
@@ -78,9 +101,197 @@ impl VillDetector {
 
     /// Forgets the temporal state.
     pub fn reset(&mut self) {
+        self.confident = false;
         self.history.clear();
         self.ventral = None;
         self.rejected = 0;
+    }
+
+    /// Detects the VILL from the two laminae that bound the window the instrument heads into:
+    /// dark regions (relative to a wide background) on either side of the instrument axis,
+    /// thin lines (contrast) and the shaft excluded; the VILL points are their window-facing
+    /// ventral corners (the cranial lamina's ventral-caudal corner and the caudal lamina's
+    /// ventral-cranial corner). The search runs in discs centred at the tip and at points
+    /// ahead of it along the axis, and takes the nearest pair that straddles the axis.
+    /// Without an instrument the last line is held.
+    pub fn detect_corners(
+        &mut self,
+        f: &Frame<f32>,
+        mask: &Frame<u8>,
+        thin: (&Frame<f32>, f32),
+        range: f32,
+        shaft: Option<Shaft>,
+        mm_per_px: Option<f64>,
+    ) -> Option<Vill> {
+        let mm = mm_per_px.unwrap_or(0.3);
+        let Some(sh) = shaft else {
+            return self.current();
+        };
+        let (w, h) = f.size();
+        let (dx, dy) = (sh.tip[0] - sh.rear[0], sh.tip[1] - sh.rear[1]);
+        let l = (dx * dx + dy * dy).sqrt().max(1e-9);
+        let v = [dx / l, dy / l];
+        self.ventral = Some(v);
+        if self.kern.is_empty() || self.smooth.size() != (w, h) {
+            self.kern = kernel((0.5 / mm).max(0.8) as f32);
+        }
+        blur(f, &self.kern, &mut self.tmp, &mut self.smooth);
+        fluoro_enhance::gaussian::blur_large(f, (6.0 / mm) as f32, &mut self.large, &mut self.bg);
+        let mut best: Option<(f64, Vill, bool)> = None;
+        for ahead_mm in [0.0, 8.0, 16.0, 24.0, 32.0, 40.0] {
+            let centre = [
+                sh.tip[0] + v[0] * ahead_mm / mm,
+                sh.tip[1] + v[1] * ahead_mm / mm,
+            ];
+            let (cx, cy) = (centre[0].round(), centre[1].round());
+            if cx < 0.0
+                || cy < 0.0
+                || cx >= w as f64
+                || cy >= h as f64
+                || mask.get(cx as usize, cy as usize) == 0
+            {
+                break;
+            }
+            if let Some(pair) = self.corners_at(mask, thin, range, &sh, v, centre, mm) {
+                let mid = [
+                    (pair[0][0] + pair[1][0]) / 2.0,
+                    (pair[0][1] + pair[1][1]) / 2.0,
+                ];
+                let along = (mid[0] - sh.tip[0]) * v[0] + (mid[1] - sh.tip[1]) * v[1];
+                let across = ((mid[0] - sh.tip[0]) * v[1] - (mid[1] - sh.tip[1]) * v[0]).abs();
+                // the window is ahead of the tip (or just behind it once crossed) and on the axis
+                if along * mm > -10.0
+                    && across * mm < 8.0
+                    && best.as_ref().is_none_or(|(a, _, _)| along.abs() < *a)
+                {
+                    // found in the disc at the tip: the laminae next to the tip, the moment
+                    // that matters; further discs only give an early, less certain line
+                    best = Some((along.abs(), pair, ahead_mm == 0.0));
+                }
+                if best.is_some() {
+                    break;
+                }
+            }
+        }
+        match best {
+            Some((_, pair, confident)) => self.accept_with(pair, mm, confident),
+            None => self.current(),
+        }
+    }
+
+    /// Like `accept`, but a confident line first discards the less certain lines of the
+    /// history (found far ahead of the tip) so they can neither outvote nor block it.
+    fn accept_with(&mut self, line: Vill, mm: f64, confident: bool) -> Option<Vill> {
+        if confident {
+            if !self.confident {
+                self.history.clear();
+                self.rejected = 0;
+            }
+            self.confident = true;
+        } else if self.confident {
+            // an uncertain line never replaces confident ones
+            return self.current();
+        }
+        self.accept(line, mm)
+    }
+
+    /// The corner pair found in the disc at `centre`, if both laminae are there.
+    #[allow(clippy::too_many_arguments)]
+    fn corners_at(
+        &mut self,
+        mask: &Frame<u8>,
+        thin: (&Frame<f32>, f32),
+        range: f32,
+        sh: &Shaft,
+        v: [f64; 2],
+        centre: [f64; 2],
+        mm: f64,
+    ) -> Option<Vill> {
+        let (w, h) = mask.size();
+        let (dx, dy) = (sh.tip[0] - sh.rear[0], sh.tip[1] - sh.rear[1]);
+        let l2 = (dx * dx + dy * dy).max(1e-9);
+        // c points across the axis towards larger rows (caudal in the usual orientation)
+        let mut c = [-v[1], v[0]];
+        if c[1] < 0.0 {
+            c = [-c[0], -c[1]];
+        }
+        let r = (self.params.roi_mm / mm).max(8.0);
+        let (x0, y0) = (
+            (centre[0] - r).max(0.0) as usize,
+            (centre[1] - r).max(0.0) as usize,
+        );
+        let (x1, y1) = (
+            ((centre[0] + r) as usize).min(w - 1),
+            ((centre[1] + r) as usize).min(h - 1),
+        );
+        if x1 <= x0 + 2 || y1 <= y0 + 2 {
+            return None;
+        }
+        let (rw, rh) = (x1 - x0 + 1, y1 - y0 + 1);
+        let t = self.params.lamina_frac * range;
+        let (thin_r, thin_limit) = thin;
+        self.roi.reshape(rw, rh);
+        for yy in 0..rh {
+            for xx in 0..rw {
+                let (x, y) = (x0 + xx, y0 + yy);
+                let p = [x as f64, y as f64];
+                let (ddx, ddy) = (p[0] - centre[0], p[1] - centre[1]);
+                let inside = ddx * ddx + ddy * ddy <= r * r && mask.get(x, y) != 0;
+                let dark = self.bg.get(x, y) - self.smooth.get(x, y) > t;
+                let is_thin = thin_r.get(x, y) > thin_limit;
+                let u =
+                    (((p[0] - sh.rear[0]) * dx + (p[1] - sh.rear[1]) * dy) / l2).clamp(0.0, 1.0);
+                let (qx, qy) = (sh.rear[0] + dx * u, sh.rear[1] + dy * u);
+                let near_shaft =
+                    ((p[0] - qx).powi(2) + (p[1] - qy).powi(2)).sqrt() <= sh.half_width + 2.0;
+                self.roi
+                    .set(xx, yy, u8::from(inside && dark && !is_thin && !near_shaft));
+            }
+        }
+        let comps = crate::components::components(
+            &self.roi,
+            (4.0 / (mm * mm)).max(6.0) as usize,
+            &mut self.labels,
+        );
+        let near = 10.0 / mm;
+        // per side of the axis line, the component with the most pixels near the centre
+        let mut best: [Option<(usize, usize)>; 2] = [None, None];
+        for (ci, comp) in comps.iter().enumerate() {
+            let (mut side_sum, mut n_near) = (0.0, 0usize);
+            for &(xx, yy) in &comp.pixels {
+                let p = [f64::from(xx) + x0 as f64, f64::from(yy) + y0 as f64];
+                side_sum += (p[0] - sh.tip[0]) * c[0] + (p[1] - sh.tip[1]) * c[1];
+                let (qx, qy) = (p[0] - centre[0], p[1] - centre[1]);
+                n_near += usize::from(qx * qx + qy * qy <= near * near);
+            }
+            let side = usize::from(side_sum > 0.0);
+            if n_near > 0 && best[side].is_none_or(|(_, n)| n_near > n) {
+                best[side] = Some((ci, n_near));
+            }
+        }
+        let (Some((ua, _)), Some((la, _))) = (best[0], best[1]) else {
+            return None;
+        };
+        let corner = |comp: &crate::components::Component, sign: f64| -> [f64; 2] {
+            let mut scored: Vec<(f64, [f64; 2])> = comp
+                .pixels
+                .iter()
+                .map(|&(xx, yy)| {
+                    let p = [f64::from(xx) + x0 as f64, f64::from(yy) + y0 as f64];
+                    let (px, py) = (p[0] - centre[0], p[1] - centre[1]);
+                    (px * v[0] + py * v[1] + sign * (px * c[0] + py * c[1]), p)
+                })
+                .collect();
+            scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let k = (scored.len() / 100).clamp(1, 8);
+            let (sx, sy) = scored[..k]
+                .iter()
+                .fold((0.0, 0.0), |(a, b), (_, p)| (a + p[0], b + p[1]));
+            [sx / k as f64, sy / k as f64]
+        };
+        let p0 = corner(&comps[ua], 1.0);
+        let p1 = corner(&comps[la], -1.0);
+        Some(if p0[1] <= p1[1] { [p0, p1] } else { [p1, p0] })
     }
 
     /// Detects the VILL. `tip` and `ventral` (unit direction the instrument travels) guide
