@@ -356,13 +356,17 @@ impl VillDetector {
                 .max(dist_point_line(line[1], cur[0], cur[1]))
                 * mm;
             let shift = ((line[0][1] + line[1][1]) - (cur[0][1] + cur[1][1])).abs() / 2.0 * mm;
-            if (d > self.params.outlier_mm || shift > 2.0 * self.params.outlier_mm)
-                && self.rejected < 5
-            {
+            let outlier = d > self.params.outlier_mm || shift > 2.0 * self.params.outlier_mm;
+            // The VILL is anatomy: within one view it moves only with breathing. Once
+            // established from confident detections it is locked against jumps (a jump after
+            // the tip enters the window would move the line and make the tip look safe); an
+            // early, uncertain line may still be replaced after repeated disagreement.
+            let locked = self.confident && self.history.len() >= self.params.history.min(5);
+            if outlier && (locked || self.rejected < 5) {
                 self.rejected += 1;
                 return Some(cur);
             }
-            if self.rejected >= 5 {
+            if outlier {
                 self.history.clear();
             }
         }

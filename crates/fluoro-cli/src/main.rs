@@ -6,6 +6,7 @@ mod eval;
 mod info;
 mod preview;
 mod process;
+mod suite;
 mod synth;
 
 use anyhow::{Context, Result};
@@ -60,6 +61,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Generate a study, process it, evaluate it, and say where the annotated frames are.
     Demo(demo::DemoArgs),
+    /// The held-out evaluation suite: 12 simulated studies (seeds, sizes, doses, angles,
+    /// views, scenarios, contrast, side), each processed and scored, then pooled.
+    Suite(suite::SuiteArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -82,6 +86,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Eval(args) => eval::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Suite(args) => suite::run(&args),
     }
 }
 

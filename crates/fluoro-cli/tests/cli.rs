@@ -286,3 +286,30 @@ fn bench_json_has_the_documented_shape() {
         .unwrap();
     assert!(!gpu.status.success());
 }
+
+#[test]
+fn quick_suite_has_no_missed_stops() {
+    let d = tmp("suite");
+    let json = d.join("suite.json");
+    let out = fluoro()
+        .arg("suite")
+        .arg("--quick")
+        .arg("--out")
+        .arg(d.join("w"))
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let p = &v["pooled"];
+    // regression thresholds on the held-out quick suite (3 studies at 256-320 px)
+    assert_eq!(p["missed_stops"], 0, "a missed stop: {p}");
+    assert!(p["detection_recall"].as_f64().unwrap() >= 0.8, "{p}");
+    assert!(p["tip_error_mm"]["median"].as_f64().unwrap() <= 0.5, "{p}");
+    assert!(p["state_accuracy"].as_f64().unwrap() >= 0.6, "{p}");
+}

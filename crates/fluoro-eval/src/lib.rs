@@ -105,6 +105,92 @@ pub struct Scores {
     /// Dice per label (lamina, ligamentum flavum, contrast, instrument); `null` when the
     /// label is absent from both.
     pub dice: [Option<f64>; 4],
+    /// The per-frame values behind the distributions (for pooling several studies).
+    #[serde(skip)]
+    pub raw: Raw,
+}
+
+/// Per-frame values and pixel counts, kept so several studies can be pooled.
+#[derive(Clone, Debug, Default)]
+pub struct Raw {
+    /// Tip errors, px.
+    pub tip_px: Vec<f64>,
+    /// Tip errors, mm.
+    pub tip_mm: Vec<f64>,
+    /// Axis errors, degrees.
+    pub axis_deg: Vec<f64>,
+    /// VILL distances, mm.
+    pub vill_mm: Vec<f64>,
+    /// VILL angle errors, degrees.
+    pub vill_deg: Vec<f64>,
+    /// Dice intersections and size sums per label.
+    pub dice_counts: [(u64, u64); 4],
+}
+
+/// Pools several studies' scores: counts add up, distributions are recomputed from all frames.
+pub fn pool(all: &[Scores]) -> Scores {
+    let mut raw = Raw::default();
+    let mut s = Scores {
+        frames: 0,
+        mm_per_px: None,
+        truth_visible: 0,
+        detected_when_visible: 0,
+        detection_recall: None,
+        truth_empty: 0,
+        false_positives: 0,
+        false_positive_rate: None,
+        tip_error_px: Dist::default(),
+        tip_error_mm: Dist::default(),
+        axis_error_deg: Dist::default(),
+        vill_distance_mm: Dist::default(),
+        vill_angle_deg: Dist::default(),
+        vill_missed: 0,
+        state_confusion: [[0; 4]; 4],
+        missed_stops: 0,
+        stop_not_flagged: 0,
+        state_accuracy: None,
+        dice: [None; 4],
+        raw: Raw::default(),
+    };
+    for x in all {
+        s.frames += x.frames;
+        s.truth_visible += x.truth_visible;
+        s.detected_when_visible += x.detected_when_visible;
+        s.truth_empty += x.truth_empty;
+        s.false_positives += x.false_positives;
+        s.vill_missed += x.vill_missed;
+        s.missed_stops += x.missed_stops;
+        s.stop_not_flagged += x.stop_not_flagged;
+        for i in 0..4 {
+            for j in 0..4 {
+                s.state_confusion[i][j] += x.state_confusion[i][j];
+            }
+            raw.dice_counts[i].0 += x.raw.dice_counts[i].0;
+            raw.dice_counts[i].1 += x.raw.dice_counts[i].1;
+        }
+        raw.tip_px.extend(&x.raw.tip_px);
+        raw.tip_mm.extend(&x.raw.tip_mm);
+        raw.axis_deg.extend(&x.raw.axis_deg);
+        raw.vill_mm.extend(&x.raw.vill_mm);
+        raw.vill_deg.extend(&x.raw.vill_deg);
+    }
+    s.detection_recall =
+        (s.truth_visible > 0).then(|| s.detected_when_visible as f64 / s.truth_visible as f64);
+    s.false_positive_rate =
+        (s.truth_empty > 0).then(|| s.false_positives as f64 / s.truth_empty as f64);
+    s.tip_error_px = Dist::of(&raw.tip_px);
+    s.tip_error_mm = Dist::of(&raw.tip_mm);
+    s.axis_error_deg = Dist::of(&raw.axis_deg);
+    s.vill_distance_mm = Dist::of(&raw.vill_mm);
+    s.vill_angle_deg = Dist::of(&raw.vill_deg);
+    let agree: usize = (0..4).map(|i| s.state_confusion[i][i]).sum();
+    s.state_accuracy = (s.frames > 0).then(|| agree as f64 / s.frames as f64);
+    s.dice = std::array::from_fn(|k| {
+        (raw.dice_counts[k].1 > 0)
+            .then(|| 2.0 * raw.dice_counts[k].0 as f64 / raw.dice_counts[k].1 as f64)
+    });
+    s.raw = raw;
+    s
 }
 
 fn dist2(a: [f64; 2], b: [f64; 2]) -> f64 {
@@ -173,6 +259,7 @@ pub fn evaluate(truth: &Path, result: &Path) -> Result<Scores, EvalError> {
         stop_not_flagged: 0,
         state_accuracy: None,
         dice: [None; 4],
+        raw: Raw::default(),
     };
     let (mut tip_px, mut axis, mut vd, mut va) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (a, b) in t.iter().zip(&r) {
@@ -229,12 +316,27 @@ pub fn evaluate(truth: &Path, result: &Path) -> Result<Scores, EvalError> {
     s.vill_angle_deg = Dist::of(&va);
     let agree: usize = (0..4).map(|i| s.state_confusion[i][i]).sum();
     s.state_accuracy = (s.frames > 0).then(|| agree as f64 / s.frames as f64);
-    s.dice = dice(truth, result, t.len())?;
+    let counts = dice_counts(truth, result, t.len())?;
+    s.dice = std::array::from_fn(|k| {
+        (counts[k].1 > 0).then(|| 2.0 * counts[k].0 as f64 / counts[k].1 as f64)
+    });
+    s.raw = Raw {
+        tip_mm: tip_px
+            .iter()
+            .map(|v| v * mm.unwrap_or(f64::NAN))
+            .filter(|v| v.is_finite())
+            .collect(),
+        tip_px,
+        axis_deg: axis,
+        vill_mm: vd,
+        vill_deg: va,
+        dice_counts: counts,
+    };
     Ok(s)
 }
 
-/// Dice per label over all frames (pixel counts summed across frames).
-fn dice(truth: &Path, result: &Path, frames: usize) -> Result<[Option<f64>; 4], EvalError> {
+/// Per label, the intersection and the sum of sizes over all frames (Dice = 2 I / S).
+fn dice_counts(truth: &Path, result: &Path, frames: usize) -> Result<[(u64, u64); 4], EvalError> {
     let mut inter = [0u64; 4];
     let mut sum = [0u64; 4];
     for i in 0..frames {
@@ -263,9 +365,7 @@ fn dice(truth: &Path, result: &Path, frames: usize) -> Result<[Option<f64>; 4], 
             }
         }
     }
-    Ok(std::array::from_fn(|k| {
-        (sum[k] > 0).then(|| 2.0 * inter[k] as f64 / sum[k] as f64)
-    }))
+    Ok(std::array::from_fn(|k| (inter[k], sum[k])))
 }
 
 /// A table for people.

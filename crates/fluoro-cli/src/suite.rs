@@ -1,0 +1,284 @@
+//! `fluoro suite`: the held-out evaluation suite (seeds never used to tune parameters).
+
+use anyhow::{Context, Result};
+use clap::Args;
+use fluoro_synth::{Scenario, SynthConfig, View};
+use std::path::PathBuf;
+
+/// Options of `fluoro suite`.
+#[derive(Args, Debug)]
+pub struct SuiteArgs {
+    /// Working folder (one sub-folder per study).
+    #[arg(long, default_value = "fluoro-suite")]
+    pub out: PathBuf,
+    /// Three small studies only (what CI runs).
+    #[arg(long)]
+    pub quick: bool,
+    /// Also write per-study and pooled scores as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// The suite: varied seeds, sizes, doses, angles, views, scenarios, contrast and side.
+/// Development used seeds 1-2026; these start at 9001 and are only ever evaluated.
+pub fn studies(quick: bool) -> Vec<(String, SynthConfig)> {
+    let base = SynthConfig {
+        frames: 40,
+        ..Default::default()
+    };
+    let c = |name: &str,
+             seed: u64,
+             size: usize,
+             view: View,
+             angle: f64,
+             dose: f64,
+             scenario: Scenario,
+             contrast: bool,
+             side: f64| {
+        (
+            name.to_string(),
+            SynthConfig {
+                seed,
+                size,
+                view,
+                angle_deg: angle,
+                dose,
+                scenario,
+                contrast,
+                side,
+                ..base.clone()
+            },
+        )
+    };
+    if quick {
+        return vec![
+            c(
+                "q1-clo-cross-256",
+                9101,
+                256,
+                View::Clo,
+                45.0,
+                1000.0,
+                Scenario::Cross,
+                true,
+                1.0,
+            ),
+            c(
+                "q2-clo-touch-256-lowdose",
+                9102,
+                256,
+                View::Clo,
+                40.0,
+                400.0,
+                Scenario::Touch,
+                false,
+                1.0,
+            ),
+            c(
+                "q3-clo-short-320-right",
+                9103,
+                320,
+                View::Clo,
+                50.0,
+                1000.0,
+                Scenario::Short,
+                true,
+                -1.0,
+            ),
+        ];
+    }
+    let mut v = vec![
+        c(
+            "s01-clo45-cross-512",
+            9001,
+            512,
+            View::Clo,
+            45.0,
+            1000.0,
+            Scenario::Cross,
+            true,
+            1.0,
+        ),
+        c(
+            "s02-clo40-touch-512-lowdose",
+            9002,
+            512,
+            View::Clo,
+            40.0,
+            300.0,
+            Scenario::Touch,
+            false,
+            1.0,
+        ),
+        c(
+            "s03-clo50-short-512",
+            9003,
+            512,
+            View::Clo,
+            50.0,
+            1000.0,
+            Scenario::Short,
+            true,
+            1.0,
+        ),
+        c(
+            "s04-clo45-cross-768",
+            9004,
+            768,
+            View::Clo,
+            45.0,
+            600.0,
+            Scenario::Cross,
+            false,
+            1.0,
+        ),
+        c(
+            "s05-clo35-cross-384",
+            9005,
+            384,
+            View::Clo,
+            35.0,
+            1000.0,
+            Scenario::Cross,
+            true,
+            1.0,
+        ),
+        c(
+            "s06-clo55-touch-512-highdose",
+            9006,
+            512,
+            View::Clo,
+            55.0,
+            1500.0,
+            Scenario::Touch,
+            true,
+            1.0,
+        ),
+        c(
+            "s07-clo45-short-512-lowdose",
+            9008,
+            512,
+            View::Clo,
+            45.0,
+            400.0,
+            Scenario::Short,
+            false,
+            1.0,
+        ),
+        c(
+            "s08-ap-short-512",
+            9009,
+            512,
+            View::Ap,
+            0.0,
+            1000.0,
+            Scenario::Short,
+            false,
+            1.0,
+        ),
+        c(
+            "s09-lateral-touch-512",
+            9010,
+            512,
+            View::Lateral,
+            90.0,
+            1000.0,
+            Scenario::Touch,
+            false,
+            1.0,
+        ),
+        c(
+            "s10-clo45-cross-256",
+            9011,
+            256,
+            View::Clo,
+            45.0,
+            800.0,
+            Scenario::Cross,
+            true,
+            1.0,
+        ),
+        c(
+            "s11-clo48-touch-640-right",
+            9012,
+            640,
+            View::Clo,
+            48.0,
+            700.0,
+            Scenario::Touch,
+            true,
+            -1.0,
+        ),
+    ];
+    let mut big = c(
+        "s12-clo45-cross-1024",
+        9007,
+        1024,
+        View::Clo,
+        45.0,
+        1000.0,
+        Scenario::Cross,
+        false,
+        1.0,
+    );
+    big.1.frames = 30;
+    v.push(big);
+    v
+}
+
+/// Runs `fluoro suite`.
+pub fn run(a: &SuiteArgs) -> Result<()> {
+    let mut all = Vec::new();
+    let mut rows = Vec::new();
+    println!(
+        "{:<30}{:>7}{:>6}{:>9}{:>9}{:>9}{:>7}{:>7}{:>7}{:>7}",
+        "study", "recall", "FP", "tip mm", "axis", "VILL mm", "acc", "missed", "D-lam", "D-ins"
+    );
+    for (name, cfg) in studies(a.quick) {
+        let dir = a.out.join(&name);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("{}: cannot create", dir.display()))?;
+        let s = fluoro_synth::generate(&cfg);
+        let (study, truth, result) = (dir.join("study.dcm"), dir.join("truth"), dir.join("result"));
+        fluoro_synth::output::write_dicom(&s, &study)?;
+        fluoro_synth::output::write_truth(&s, &truth)?;
+        fluoro_pipeline::process_study(
+            &study,
+            &result,
+            &fluoro_pipeline::PipelineParams::default(),
+            |_, _| {},
+        )?;
+        let sc = fluoro_eval::evaluate(&truth, &result)?;
+        let f =
+            |v: Option<f64>, d: usize| v.map(|x| format!("{x:.d$}")).unwrap_or_else(|| "-".into());
+        println!(
+            "{name:<30}{:>7}{:>6}{:>9}{:>9}{:>9}{:>7}{:>7}{:>7}{:>7}",
+            f(sc.detection_recall, 2),
+            f(sc.false_positive_rate, 2),
+            f(sc.tip_error_mm.median, 2),
+            f(sc.axis_error_deg.median, 2),
+            f(sc.vill_distance_mm.median, 2),
+            f(sc.state_accuracy, 2),
+            sc.missed_stops,
+            f(sc.dice[0], 2),
+            f(sc.dice[3], 2)
+        );
+        rows.push(serde_json::json!({"study": name, "config": cfg, "scores": sc}));
+        all.push(sc);
+    }
+    let pooled = fluoro_eval::pool(&all);
+    println!(
+        "\npooled over {} studies, {} frames:",
+        all.len(),
+        pooled.frames
+    );
+    print!("{}", fluoro_eval::table(&pooled));
+    if let Some(p) = &a.json {
+        std::fs::write(
+            p,
+            serde_json::to_vec_pretty(&serde_json::json!({"studies": rows, "pooled": pooled}))?,
+        )
+        .with_context(|| format!("{}: cannot write", p.display()))?;
+    }
+    Ok(())
+}
