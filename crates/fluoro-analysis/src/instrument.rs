@@ -34,6 +34,11 @@ pub struct InstrumentParams {
     pub min_elongation: f32,
     /// How close (fraction of the frame size) the rear end must come to the field edge.
     pub edge_touch_frac: f32,
+    /// Minimum mean response of the core, fraction of the dynamic range (metal is far
+    /// darker than bone edges).
+    pub min_core_frac: f32,
+    /// Maximum shaft half-width, mm (a 6 G portal is 2.55 mm in radius).
+    pub max_half_width_mm: f64,
 }
 
 impl Default for InstrumentParams {
@@ -46,6 +51,8 @@ impl Default for InstrumentParams {
             min_length_frac: 0.06,
             min_elongation: 4.0,
             edge_touch_frac: 0.05,
+            min_core_frac: 0.16,
+            max_half_width_mm: 5.0,
         }
     }
 }
@@ -77,6 +84,7 @@ pub struct InstrumentDetector {
     labels: Vec<u32>,
     fine_kernel: Vec<f32>,
     large: LargeBlurScratch,
+    mm_per_px: Option<f64>,
 }
 
 fn visible(mask: &Frame<u8>, p: [f64; 2]) -> bool {
@@ -138,6 +146,18 @@ impl InstrumentDetector {
     /// Detects the instrument in `f` (denoised, dense = low); `range` is the frame's
     /// dynamic range inside the field (e.g. p99 - p1). `None` when no shaft qualifies.
     pub fn detect(&mut self, f: &Frame<f32>, mask: &Frame<u8>, range: f32) -> Option<Detection> {
+        self.detect_scaled(f, mask, range, None)
+    }
+
+    /// Like [`InstrumentDetector::detect`], with the millimetre scale (enables the width limit).
+    pub fn detect_scaled(
+        &mut self,
+        f: &Frame<f32>,
+        mask: &Frame<u8>,
+        range: f32,
+        mm_per_px: Option<f64>,
+    ) -> Option<Detection> {
+        self.mm_per_px = mm_per_px;
         self.compute_response(f);
         let (w, h) = f.size();
         let size = w.min(h) as f64;
@@ -246,6 +266,17 @@ impl InstrumentDetector {
             + (elong / 20.0).min(1.0) * 0.5)
             .clamp(0.0, 1.0);
         let half_width = (core.pixels.len() as f64 / (tmax - tmin).max(1.0) / 2.0).max(1.0);
+        // metal is far darker than bone edges, and a shaft is narrow
+        if mean_r
+            < f64::from(self.params.min_core_frac) * f64::from(thr / self.params.threshold_frac)
+        {
+            return None;
+        }
+        if let Some(mm) = self.mm_per_px
+            && half_width * mm > self.params.max_half_width_mm
+        {
+            return None;
+        }
         Some((
             mass,
             Detection {

@@ -60,6 +60,7 @@ pub struct Analyzer {
     labels: Frame<u8>,
     scratch: Vec<f32>,
     last_detection: Option<instrument::Detection>,
+    track_size: usize,
 }
 
 /// `p1 - p99`-style dynamic range of `f` inside `mask` (subsampled).
@@ -122,7 +123,12 @@ impl Analyzer {
         plan: Option<Plan>,
     ) -> Analysis {
         let range = dynamic_range(f, mask, &mut self.scratch);
-        let det = self.detector.detect(f, mask, range);
+        let size = f.width().min(f.height());
+        if self.track_size != size {
+            self.tracker = track::TipTracker::new(track::TrackParams::for_size(size));
+            self.track_size = size;
+        }
+        let det = self.detector.detect_scaled(f, mask, range, mm_per_px);
         let tip = self.tracker.update(det.as_ref().map(|d| d.tip));
         let det = match (det, tip) {
             (Some(mut d), Some(t)) => {

@@ -18,6 +18,8 @@ pub struct TrackParams {
     pub gate_sigmas: f64,
     /// Frames without a measurement after which the track is dropped.
     pub max_missing: usize,
+    /// A held jump is confirmed by a next measurement within this distance, px.
+    pub confirm_px: f64,
 }
 
 impl Default for TrackParams {
@@ -27,6 +29,20 @@ impl Default for TrackParams {
             acceleration_sigma: 1.5,
             gate_sigmas: 6.0,
             max_missing: 3,
+            confirm_px: 24.0,
+        }
+    }
+}
+
+impl TrackParams {
+    /// Parameters scaled to the frame size (motion in pixels grows with resolution):
+    /// the defaults are for 512 pixels.
+    pub fn for_size(size: usize) -> Self {
+        let k = (size as f64 / 512.0).max(0.5);
+        Self {
+            acceleration_sigma: 1.5 * k,
+            confirm_px: 24.0 * k,
+            ..Self::default()
         }
     }
 }
