@@ -1,0 +1,12 @@
+//! GPU compute with wgpu: the enhancement stages as WGSL compute shaders (in the
+//! workspace's `shaders/` folder), producing the CPU path's results within stated
+//! tolerances.
+//!
+//! [`GpuContext`] owns the device; [`filters::GpuFilters`] runs individual stages with
+//! buffers and pipelines created once and reused for every frame of the same size.
+
+pub mod context;
+pub mod filters;
+pub mod shaders;
+
+pub use context::{GpuContext, GpuError};

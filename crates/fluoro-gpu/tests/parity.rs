@@ -1,0 +1,90 @@
+//! GPU results equal the CPU path's within stated tolerances, on whatever adapter the
+//! machine has (CI: Mesa lavapipe). Fails loudly when no adapter exists unless
+//! `FLUORO_SKIP_GPU=1` says the machine truly has none.
+
+use fluoro_core::Frame;
+use fluoro_enhance::bilateral::{BilateralParams, BilateralScratch, bilateral};
+use fluoro_enhance::gaussian::{blur, kernel};
+use fluoro_gpu::{GpuContext, filters::GpuFilters};
+
+fn filters() -> Option<GpuFilters> {
+    if std::env::var("FLUORO_SKIP_GPU").is_ok_and(|v| v == "1") {
+        eprintln!("SKIPPED: FLUORO_SKIP_GPU=1");
+        return None;
+    }
+    let ctx = GpuContext::new()
+        .unwrap_or_else(|e| panic!("{e} (set FLUORO_SKIP_GPU=1 on a machine without any adapter)"));
+    eprintln!("GPU adapter: {}", ctx.describe());
+    Some(GpuFilters::new(ctx))
+}
+
+fn frame(w: usize, h: usize, seed: u32) -> Frame<f32> {
+    let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    Frame::from_fn(w, h, |x, y| {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        1500.0
+            + 400.0 * ((x as f32) / 9.0).sin()
+            + if (x + y) % 37 < 6 { -600.0 } else { 0.0 }
+            + (s % 1000) as f32 * 0.05
+    })
+}
+
+fn max_rel(a: &Frame<f32>, b: &Frame<f32>) -> f32 {
+    a.data()
+        .iter()
+        .zip(b.data())
+        .map(|(x, y)| (x - y).abs() / y.abs().max(1.0))
+        .fold(0.0, f32::max)
+}
+
+/// Tolerance: 1e-4 relative (float32 summation order and the CPU's polynomial exp).
+const TOL: f32 = 1e-4;
+
+#[test]
+fn bilateral_matches_cpu() {
+    let Some(mut g) = filters() else { return };
+    for (w, h) in [(123, 77), (256, 256)] {
+        let src = frame(w, h, 3);
+        let p = BilateralParams::default();
+        let mut cpu = Frame::new(0, 0);
+        bilateral(&src, &p, &mut BilateralScratch::default(), &mut cpu);
+        let mut gpu = Frame::new(0, 0);
+        g.bilateral(&src, &p, &mut gpu).unwrap();
+        let e = max_rel(&gpu, &cpu);
+        assert!(e < TOL, "{w}x{h}: max relative difference {e}");
+    }
+}
+
+#[test]
+fn gaussian_matches_cpu() {
+    let Some(mut g) = filters() else { return };
+    for (w, h, sigma) in [(123, 77, 2.0), (300, 200, 1.0)] {
+        let src = frame(w, h, 9);
+        let k = kernel(sigma);
+        let (mut tmp, mut cpu) = (Frame::new(0, 0), Frame::new(0, 0));
+        blur(&src, &k, &mut tmp, &mut cpu);
+        let mut gpu = Frame::new(0, 0);
+        g.blur(&src, &k, &mut gpu).unwrap();
+        let e = max_rel(&gpu, &cpu);
+        assert!(
+            e < TOL,
+            "{w}x{h} sigma {sigma}: max relative difference {e}"
+        );
+    }
+}
+
+#[test]
+fn every_shader_validates_with_naga() {
+    for (name, src) in fluoro_gpu::shaders::ALL {
+        let module = naga::front::wgsl::parse_str(src)
+            .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
+        let mut v = naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::all(),
+        );
+        v.validate(&module)
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+    }
+}
