@@ -114,7 +114,7 @@ impl GpuFilters {
             return Ok(());
         }
         let bytes = (width * height * 4) as u64;
-        let limit = u64::from(self.ctx.limits.max_storage_buffer_binding_size);
+        let limit = self.ctx.limits.max_storage_buffer_binding_size;
         if bytes > limit {
             return Err(GpuError::TooLarge {
                 width,
