@@ -5,8 +5,10 @@
 //! [`GpuContext`] owns the device; [`filters::GpuFilters`] runs individual stages with
 //! buffers and pipelines created once and reused for every frame of the same size.
 
+pub mod chain;
 pub mod context;
 pub mod filters;
+pub mod layout;
 pub mod shaders;
 
 pub use context::{GpuContext, GpuError};

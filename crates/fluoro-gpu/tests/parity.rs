@@ -88,3 +88,54 @@ fn every_shader_validates_with_naga() {
             .unwrap_or_else(|e| panic!("{name}: {e:?}"));
     }
 }
+
+#[test]
+fn whole_chain_matches_cpu_over_a_sequence() {
+    if std::env::var("FLUORO_SKIP_GPU").is_ok_and(|v| v == "1") {
+        eprintln!("SKIPPED: FLUORO_SKIP_GPU=1");
+        return;
+    }
+    let ctx = GpuContext::new()
+        .unwrap_or_else(|e| panic!("{e} (set FLUORO_SKIP_GPU=1 on a machine without any adapter)"));
+    let params = fluoro_enhance::EnhanceParams::default();
+    let mut gpu = fluoro_gpu::chain::GpuEnhancer::new(ctx, params.clone());
+    let mut cpu = fluoro_enhance::Enhancer::new(params);
+    let (w, h) = (384, 320);
+    let mask = Frame::from_fn(w, h, |x, y| {
+        u8::from((x as i32 - 192).pow(2) + (y as i32 - 160).pow(2) < 150 * 150)
+    });
+    for n in 0..4 {
+        // a moving dark bar over a noisy ramp
+        let mut f = frame(w, h, n + 1);
+        for y in 60..66 {
+            for x in 20..(80 + 10 * n as usize) {
+                f.set(x, y, 900.0);
+            }
+        }
+        cpu.process(&f, &mask);
+        gpu.process(&f, &mask).unwrap();
+        let den = max_rel(gpu.denoised(), cpu.denoised());
+        assert!(den < 1e-3, "frame {n}: denoised differs by {den}");
+        // The output spans CLAHE's range (0..4095) and maps dark pixels near 0, so it is
+        // compared in units of that range. A float difference of 1e-4 in the denoised frame
+        // can move a pixel across a histogram bin, which moves its output by one mapping
+        // step, about range / tile_pixels (48x40 tiles here: 0.05% of the range).
+        // Tolerance: 99.9% of pixels within 0.1% of the range, every pixel within 0.5%.
+        let (o_gpu, o_cpu) = (gpu.output(), cpu.output());
+        let range = 4095.0;
+        let mut diff: Vec<f32> = o_gpu
+            .data()
+            .iter()
+            .zip(o_cpu.data())
+            .map(|(a, b)| (a - b).abs() / range)
+            .collect();
+        diff.sort_by(f32::total_cmp);
+        let p999 = diff[diff.len() * 999 / 1000];
+        let max = diff[diff.len() - 1];
+        assert!(
+            p999 < 1e-3,
+            "frame {n}: 99.9th percentile difference {p999} of the range"
+        );
+        assert!(max < 5e-3, "frame {n}: max difference {max} of the range");
+    }
+}

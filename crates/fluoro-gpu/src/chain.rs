@@ -1,0 +1,655 @@
+//! The enhancement chain on the GPU: frames are uploaded once, stay on the device through
+//! normalisation, the recursive filter, the bilateral filter, CLAHE and detail enhancement,
+//! and only the denoised frame (for analysis) and the output (for display) come back,
+//! plus ~16k floats of motion-gate statistics per frame.
+//!
+//! Buffers, bind groups and pipelines are created once per frame size; the steady state
+//! allocates nothing and compiles nothing.
+
+use crate::context::{GpuContext, GpuError};
+use crate::layout::{Module, Slot};
+use crate::shaders;
+use bytemuck::{Pod, Zeroable};
+use fluoro_core::Frame;
+use fluoro_enhance::EnhanceParams;
+use fluoro_enhance::gaussian::kernel;
+use fluoro_enhance::normalize::{Intensity, LOG_SCALE};
+use std::sync::mpsc;
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Default)]
+struct NormU {
+    width: u32,
+    height: u32,
+    linear: u32,
+    groups: u32,
+    log_scale: f32,
+    _p: [f32; 3],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Default)]
+struct TempU {
+    width: u32,
+    height: u32,
+    step: u32,
+    sw: u32,
+    a: f32,
+    inv_t: f32,
+    _p: [f32; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Default)]
+struct BilU {
+    width: u32,
+    height: u32,
+    radius: u32,
+    _p0: u32,
+    inv_2ss: f32,
+    range_c: f32,
+    _p: [f32; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Default)]
+struct ConvU {
+    width: u32,
+    height: u32,
+    radius: u32,
+    axis: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Default)]
+struct ClaheU {
+    width: u32,
+    height: u32,
+    tx: u32,
+    ty: u32,
+    tw: u32,
+    th: u32,
+    bins: u32,
+    _p0: u32,
+    lo: f32,
+    hi: f32,
+    scale: f32,
+    clip: f32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Default)]
+struct DetailU {
+    width: u32,
+    height: u32,
+    hw: u32,
+    hh: u32,
+    gf: f32,
+    gc: f32,
+    _p: [f32; 2],
+}
+
+struct Modules {
+    norm: Module,
+    temporal: Module,
+    bilateral: Module,
+    conv: Module,
+    clahe: Module,
+    detail: Module,
+}
+
+/// Everything sized for one frame size.
+struct Sized {
+    w: usize,
+    h: usize,
+    input: wgpu::Buffer,
+    mask: wgpu::Buffer,
+    norm: wgpu::Buffer,
+    hist: [wgpu::Buffer; 2],
+    out: wgpu::Buffer,
+    samples: wgpu::Buffer,
+    den_ref: wgpu::Buffer,
+    stage_samples: wgpu::Buffer,
+    stage_den: wgpu::Buffer,
+    stage_out: wgpu::Buffer,
+    n_samples: usize,
+    sample_grid: (u32, u32, u32),
+    // bind groups
+    bg_norm: wgpu::BindGroup,
+    bg_temporal: [wgpu::BindGroup; 2],
+    bg_bilateral: [wgpu::BindGroup; 2],
+    bg_clahe: wgpu::BindGroup,
+    bg_conv: [wgpu::BindGroup; 4],
+    bg_detail: wgpu::BindGroup,
+}
+
+/// The GPU enhancement chain (same parameters and results as `fluoro_enhance::Enhancer`).
+pub struct GpuEnhancer {
+    ctx: GpuContext,
+    params: EnhanceParams,
+    m: Modules,
+    u_norm: wgpu::Buffer,
+    u_temp: wgpu::Buffer,
+    u_bil: wgpu::Buffer,
+    u_clahe: wgpu::Buffer,
+    u_conv: [wgpu::Buffer; 4],
+    u_detail: wgpu::Buffer,
+    k_fine: wgpu::Buffer,
+    k_coarse: wgpu::Buffer,
+    clahe_hist: Option<wgpu::Buffer>,
+    clahe_luts: Option<wgpu::Buffer>,
+    sized: Option<Sized>,
+    primed: bool,
+    current: usize,
+    mask_copy: Vec<u8>,
+    samples: Vec<f32>,
+    denoised: Frame<f32>,
+    output: Frame<f32>,
+}
+
+fn buf(d: &wgpu::Device, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
+    d.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: size.max(16),
+        usage,
+        mapped_at_creation: false,
+    })
+}
+
+const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_DST)
+    .union(wgpu::BufferUsages::COPY_SRC);
+const UNIFORM: wgpu::BufferUsages = wgpu::BufferUsages::UNIFORM.union(wgpu::BufferUsages::COPY_DST);
+const STAGING: wgpu::BufferUsages =
+    wgpu::BufferUsages::MAP_READ.union(wgpu::BufferUsages::COPY_DST);
+
+impl GpuEnhancer {
+    /// Compiles every pipeline on `ctx`.
+    pub fn new(ctx: GpuContext, params: EnhanceParams) -> Self {
+        use Slot::{Read as R, Uniform as U, Write as W};
+        let d = &ctx.device;
+        let m = Modules {
+            norm: Module::new(
+                d,
+                "normalize",
+                shaders::NORMALIZE,
+                &[U, R, R, W, W, W],
+                &["transform", "reduce", "fill"],
+            ),
+            temporal: Module::new(
+                d,
+                "temporal",
+                shaders::TEMPORAL,
+                &[U, R, R, W, W, R, W],
+                &["sample_gate", "hsum", "blend"],
+            ),
+            bilateral: Module::new(d, "bilateral", shaders::BILATERAL, &[U, R, W], &["main"]),
+            conv: Module::new(d, "gaussian", shaders::GAUSSIAN, &[U, R, W, R], &["main"]),
+            clahe: Module::new(
+                d,
+                "clahe",
+                shaders::CLAHE,
+                &[U, R, R, W, W, W],
+                &["clear", "histogram", "mapping", "apply"],
+            ),
+            detail: Module::new(
+                d,
+                "detail",
+                shaders::DETAIL,
+                &[U, R, R, W, R, W],
+                &["down", "combine"],
+            ),
+        };
+        let ub = |l: &str, s: usize| buf(d, l, s as u64, UNIFORM);
+        Self {
+            u_norm: ub("u_norm", 32),
+            u_temp: ub("u_temp", 32),
+            u_bil: ub("u_bil", 32),
+            u_clahe: ub("u_clahe", 48),
+            u_conv: [
+                ub("u_conv0", 16),
+                ub("u_conv1", 16),
+                ub("u_conv2", 16),
+                ub("u_conv3", 16),
+            ],
+            u_detail: ub("u_detail", 32),
+            k_fine: buf(d, "k_fine", 4 * 512, STORAGE),
+            k_coarse: buf(d, "k_coarse", 4 * 512, STORAGE),
+            clahe_hist: None,
+            clahe_luts: None,
+            m,
+            ctx,
+            params,
+            sized: None,
+            primed: false,
+            current: 0,
+            mask_copy: Vec::new(),
+            samples: Vec::new(),
+            denoised: Frame::new(0, 0),
+            output: Frame::new(0, 0),
+        }
+    }
+
+    /// The context (adapter information).
+    pub fn context(&self) -> &GpuContext {
+        &self.ctx
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &EnhanceParams {
+        &self.params
+    }
+
+    /// Forgets the temporal history.
+    pub fn reset(&mut self) {
+        self.primed = false;
+    }
+
+    /// The denoised frame (after temporal and spatial filtering) of the last call.
+    pub fn denoised(&self) -> &Frame<f32> {
+        &self.denoised
+    }
+
+    /// The enhanced output of the last call.
+    pub fn output(&self) -> &Frame<f32> {
+        &self.output
+    }
+
+    fn ensure(&mut self, w: usize, h: usize) -> Result<(), GpuError> {
+        if self.sized.as_ref().is_some_and(|s| s.w == w && s.h == h) {
+            return Ok(());
+        }
+        let bytes = (w * h * 4) as u64;
+        let limit = self.ctx.limits.max_storage_buffer_binding_size;
+        if bytes > limit {
+            return Err(GpuError::TooLarge {
+                width: w,
+                height: h,
+                limit,
+            });
+        }
+        let d = &self.ctx.device;
+        let f = |l: &str| buf(d, l, bytes, STORAGE);
+        let (hw, hh) = (w.div_ceil(2), h.div_ceil(2));
+        let hbytes = (hw * hh * 4) as u64;
+        let step = ((w * h / 16_000) as f64).sqrt().max(1.0) as usize;
+        let sw = (w.saturating_sub(4)).div_ceil(step).max(1);
+        let sh = (h.saturating_sub(4)).div_ceil(step).max(1);
+        let n_samples = sw * sh;
+        let groups = (w * h).div_ceil(256);
+        let partial = buf(d, "partial", (groups * 8) as u64, STORAGE);
+        let mean = buf(d, "mean", 16, STORAGE);
+        let cp = self.params.clahe.unwrap_or_default();
+        let tiles = cp.tiles_x.clamp(1, w) * cp.tiles_y.clamp(1, h);
+        let hist = buf(
+            d,
+            "clahe_hist",
+            (tiles * cp.bins.max(2) * 4) as u64,
+            STORAGE,
+        );
+        let luts = buf(
+            d,
+            "clahe_luts",
+            (tiles * cp.bins.max(2) * 4) as u64,
+            STORAGE,
+        );
+        let (input, mask, norm) = (f("input"), f("mask"), f("norm"));
+        let hist_bufs = [f("hist0"), f("hist1")];
+        let (hs, den, cl, tmp, fine, out) =
+            (f("hs"), f("den"), f("cl"), f("tmp"), f("fine"), f("out"));
+        let (half, half_tmp, half_blur) = (
+            buf(d, "half", hbytes, STORAGE),
+            buf(d, "half_tmp", hbytes, STORAGE),
+            buf(d, "half_blur", hbytes, STORAGE),
+        );
+        let samples = buf(d, "samples", (n_samples * 4) as u64, STORAGE);
+        let m = &self.m;
+        let bg_norm = m
+            .norm
+            .bind(d, &[&self.u_norm, &input, &mask, &norm, &partial, &mean]);
+        let bg_temporal = [
+            m.temporal.bind(
+                d,
+                &[
+                    &self.u_temp,
+                    &norm,
+                    &hist_bufs[0],
+                    &hs,
+                    &hist_bufs[1],
+                    &mask,
+                    &samples,
+                ],
+            ),
+            m.temporal.bind(
+                d,
+                &[
+                    &self.u_temp,
+                    &norm,
+                    &hist_bufs[1],
+                    &hs,
+                    &hist_bufs[0],
+                    &mask,
+                    &samples,
+                ],
+            ),
+        ];
+        let bg_bilateral = [
+            m.bilateral.bind(d, &[&self.u_bil, &hist_bufs[0], &den]),
+            m.bilateral.bind(d, &[&self.u_bil, &hist_bufs[1], &den]),
+        ];
+        let bg_clahe = m
+            .clahe
+            .bind(d, &[&self.u_clahe, &den, &mask, &hist, &luts, &cl]);
+        let bg_conv = [
+            m.conv.bind(d, &[&self.u_conv[0], &cl, &tmp, &self.k_fine]),
+            m.conv
+                .bind(d, &[&self.u_conv[1], &tmp, &fine, &self.k_fine]),
+            m.conv
+                .bind(d, &[&self.u_conv[2], &half, &half_tmp, &self.k_coarse]),
+            m.conv
+                .bind(d, &[&self.u_conv[3], &half_tmp, &half_blur, &self.k_coarse]),
+        ];
+        let bg_detail = m
+            .detail
+            .bind(d, &[&self.u_detail, &cl, &fine, &half, &half_blur, &out]);
+        let s = Sized {
+            w,
+            h,
+            input,
+            mask,
+            norm,
+            hist: hist_bufs,
+            out,
+            den_ref: den.clone(),
+            stage_samples: buf(d, "stage_samples", (n_samples * 4) as u64, STAGING),
+            stage_den: buf(d, "stage_den", bytes, STAGING),
+            stage_out: buf(d, "stage_out", bytes, STAGING),
+            samples,
+            n_samples,
+            sample_grid: (step as u32, sw as u32, sh as u32),
+            bg_norm,
+            bg_temporal,
+            bg_bilateral,
+            bg_clahe,
+            bg_conv,
+            bg_detail,
+        };
+        self.clahe_hist = Some(hist);
+        self.clahe_luts = Some(luts);
+        self.sized = Some(s);
+        self.primed = false;
+        self.mask_copy.clear();
+        Ok(())
+    }
+
+    /// Enhances one frame. Supported configuration: every stage of `EnhanceParams::default()`
+    /// enabled (the GPU chain always runs the full chain; disabled stages are refused).
+    pub fn process(&mut self, input: &Frame<f32>, mask: &Frame<u8>) -> Result<(), GpuError> {
+        let (w, h) = input.size();
+        self.ensure(w, h)?;
+        let p = self.params.clone();
+        let (Some(tp), Some(bp), Some(cp), Some(dp)) = (p.temporal, p.spatial, p.clahe, p.detail)
+        else {
+            return Err(GpuError::Readback(
+                "the GPU chain runs every stage: enable temporal, spatial, CLAHE and detail".into(),
+            ));
+        };
+        let s = self.sized.as_ref().expect("ensured");
+        let q = &self.ctx.queue;
+        let d = &self.ctx.device;
+        q.write_buffer(&s.input, 0, bytemuck::cast_slice(input.data()));
+        if self.mask_copy.as_slice() != mask.data() {
+            let mf: Vec<f32> = mask.data().iter().map(|&m| f32::from(m)).collect();
+            q.write_buffer(&s.mask, 0, bytemuck::cast_slice(&mf));
+            self.mask_copy = mask.data().to_vec();
+        }
+        let groups = (w * h).div_ceil(256) as u32;
+        q.write_buffer(
+            &self.u_norm,
+            0,
+            bytemuck::bytes_of(&NormU {
+                width: w as u32,
+                height: h as u32,
+                linear: u32::from(p.intensity == Intensity::Linear),
+                groups,
+                log_scale: LOG_SCALE,
+                ..Default::default()
+            }),
+        );
+        let (gx, gy) = (w.div_ceil(16) as u32, h.div_ceil(16) as u32);
+        let next = 1 - self.current;
+        let mut enc = d.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("chain-a"),
+        });
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("normalize"),
+                timestamp_writes: None,
+            });
+            pass.set_bind_group(0, &s.bg_norm, &[]);
+            pass.set_pipeline(&self.m.norm.pipelines[0]);
+            pass.dispatch_workgroups(groups, 1, 1);
+            pass.set_pipeline(&self.m.norm.pipelines[1]);
+            pass.dispatch_workgroups(1, 1, 1);
+            pass.set_pipeline(&self.m.norm.pipelines[2]);
+            pass.dispatch_workgroups(groups, 1, 1);
+        }
+        let filtering = self.primed && tp.recursion > 0.0;
+        if filtering {
+            let (step, sw, sh) = s.sample_grid;
+            q.write_buffer(
+                &self.u_temp,
+                0,
+                bytemuck::bytes_of(&TempU {
+                    width: w as u32,
+                    height: h as u32,
+                    step,
+                    sw,
+                    a: 0.0,
+                    inv_t: 0.0,
+                    _p: [0.0; 2],
+                }),
+            );
+            {
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("gate"),
+                    timestamp_writes: None,
+                });
+                pass.set_bind_group(0, &s.bg_temporal[self.current], &[]);
+                pass.set_pipeline(&self.m.temporal.pipelines[0]);
+                pass.dispatch_workgroups(sw.div_ceil(16), sh.div_ceil(16), 1);
+            }
+            enc.copy_buffer_to_buffer(&s.samples, 0, &s.stage_samples, 0, (s.n_samples * 4) as u64);
+        } else {
+            enc.copy_buffer_to_buffer(&s.norm, 0, &s.hist[next], 0, (w * h * 4) as u64);
+        }
+        q.submit([enc.finish()]);
+        let mut enc = d.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("chain-b"),
+        });
+        if filtering {
+            read(&self.ctx, &s.stage_samples, s.n_samples, &mut self.samples)?;
+            let mut v: Vec<f32> = self.samples.iter().copied().filter(|&x| x >= 0.0).collect();
+            let gate = if v.len() >= 16 {
+                let k = v.len() / 4;
+                *v.select_nth_unstable_by(k, f32::total_cmp).1 / 0.3186
+            } else {
+                1.0
+            };
+            let inv_t = 1.0 / (tp.motion_k * gate.max(1e-6) * 9.0);
+            let (step, sw, _) = s.sample_grid;
+            q.write_buffer(
+                &self.u_temp,
+                0,
+                bytemuck::bytes_of(&TempU {
+                    width: w as u32,
+                    height: h as u32,
+                    step,
+                    sw,
+                    a: tp.recursion.clamp(0.0, 0.99),
+                    inv_t,
+                    _p: [0.0; 2],
+                }),
+            );
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("temporal"),
+                timestamp_writes: None,
+            });
+            pass.set_bind_group(0, &s.bg_temporal[self.current], &[]);
+            pass.set_pipeline(&self.m.temporal.pipelines[1]);
+            pass.dispatch_workgroups(gx, gy, 1);
+            pass.set_pipeline(&self.m.temporal.pipelines[2]);
+            pass.dispatch_workgroups(gx, gy, 1);
+        }
+        self.primed = true;
+        // bilateral: from the new history into den
+        q.write_buffer(
+            &self.u_bil,
+            0,
+            bytemuck::bytes_of(&BilU {
+                width: w as u32,
+                height: h as u32,
+                radius: bp.radius as u32,
+                _p0: 0,
+                inv_2ss: 1.0 / (2.0 * bp.sigma_space * bp.sigma_space),
+                range_c: 1.0 / (2.0 * bp.sigma_range * bp.sigma_range),
+                _p: [0.0; 2],
+            }),
+        );
+        // CLAHE
+        let (tx, ty) = (cp.tiles_x.clamp(1, w), cp.tiles_y.clamp(1, h));
+        let (lo, hi) = (p.range.0, p.range.1.max(p.range.0 + 1e-3));
+        let bins = cp.bins.max(2);
+        q.write_buffer(
+            &self.u_clahe,
+            0,
+            bytemuck::bytes_of(&ClaheU {
+                width: w as u32,
+                height: h as u32,
+                tx: tx as u32,
+                ty: ty as u32,
+                tw: w.div_ceil(tx) as u32,
+                th: h.div_ceil(ty) as u32,
+                bins: bins as u32,
+                _p0: 0,
+                lo,
+                hi,
+                scale: bins as f32 / (hi - lo),
+                clip: cp.clip_limit,
+            }),
+        );
+        // detail
+        let (hw, hh) = (w.div_ceil(2), h.div_ceil(2));
+        let kf = kernel(dp.fine_sigma);
+        let half_sigma = ((dp.coarse_sigma.powi(2) - dp.fine_sigma.powi(2)).max(0.25)).sqrt() / 2.0;
+        let kc = kernel(half_sigma);
+        q.write_buffer(&self.k_fine, 0, bytemuck::cast_slice(&kf));
+        q.write_buffer(&self.k_coarse, 0, bytemuck::cast_slice(&kc));
+        let conv = [
+            (w, h, kf.len() / 2, 0),
+            (w, h, kf.len() / 2, 1),
+            (hw, hh, kc.len() / 2, 0),
+            (hw, hh, kc.len() / 2, 1),
+        ];
+        for (u, (cw, ch, r, axis)) in self.u_conv.iter().zip(conv) {
+            q.write_buffer(
+                u,
+                0,
+                bytemuck::bytes_of(&ConvU {
+                    width: cw as u32,
+                    height: ch as u32,
+                    radius: r as u32,
+                    axis,
+                }),
+            );
+        }
+        q.write_buffer(
+            &self.u_detail,
+            0,
+            bytemuck::bytes_of(&DetailU {
+                width: w as u32,
+                height: h as u32,
+                hw: hw as u32,
+                hh: hh as u32,
+                gf: dp.fine_gain,
+                gc: dp.coarse_gain,
+                _p: [0.0; 2],
+            }),
+        );
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("spatial+contrast"),
+                timestamp_writes: None,
+            });
+            pass.set_bind_group(0, &s.bg_bilateral[next], &[]);
+            pass.set_pipeline(&self.m.bilateral.pipelines[0]);
+            pass.dispatch_workgroups(gx, gy, 1);
+            pass.set_bind_group(0, &s.bg_clahe, &[]);
+            pass.set_pipeline(&self.m.clahe.pipelines[0]);
+            pass.dispatch_workgroups(((tx * ty * bins) as u32).div_ceil(256), 1, 1);
+            pass.set_pipeline(&self.m.clahe.pipelines[1]);
+            pass.dispatch_workgroups(gx, gy, 1);
+            pass.set_pipeline(&self.m.clahe.pipelines[2]);
+            pass.dispatch_workgroups((tx * ty) as u32, 1, 1);
+            pass.set_pipeline(&self.m.clahe.pipelines[3]);
+            pass.dispatch_workgroups(gx, gy, 1);
+            pass.set_pipeline(&self.m.conv.pipelines[0]);
+            pass.set_bind_group(0, &s.bg_conv[0], &[]);
+            pass.dispatch_workgroups(gx, gy, 1);
+            pass.set_bind_group(0, &s.bg_conv[1], &[]);
+            pass.dispatch_workgroups(gx, gy, 1);
+            pass.set_bind_group(0, &s.bg_detail, &[]);
+            pass.set_pipeline(&self.m.detail.pipelines[0]);
+            pass.dispatch_workgroups(hw.div_ceil(16) as u32, hh.div_ceil(16) as u32, 1);
+            pass.set_pipeline(&self.m.conv.pipelines[0]);
+            pass.set_bind_group(0, &s.bg_conv[2], &[]);
+            pass.dispatch_workgroups(hw.div_ceil(16) as u32, hh.div_ceil(16) as u32, 1);
+            pass.set_bind_group(0, &s.bg_conv[3], &[]);
+            pass.dispatch_workgroups(hw.div_ceil(16) as u32, hh.div_ceil(16) as u32, 1);
+            pass.set_bind_group(0, &s.bg_detail, &[]);
+            pass.set_pipeline(&self.m.detail.pipelines[1]);
+            pass.dispatch_workgroups(gx, gy, 1);
+        }
+        enc.copy_buffer_to_buffer(&s.den_ref, 0, &s.stage_den, 0, (w * h * 4) as u64);
+        enc.copy_buffer_to_buffer(&s.out, 0, &s.stage_out, 0, (w * h * 4) as u64);
+        q.submit([enc.finish()]);
+        self.current = next;
+        let mut tmp = Vec::new();
+        read(&self.ctx, &s.stage_den, w * h, &mut tmp)?;
+        self.denoised.reshape(w, h);
+        self.denoised.data_mut().copy_from_slice(&tmp);
+        read(&self.ctx, &s.stage_out, w * h, &mut tmp)?;
+        self.output.reshape(w, h);
+        self.output.data_mut().copy_from_slice(&tmp);
+        Ok(())
+    }
+}
+
+/// Maps a staging buffer (already filled by a submitted copy) and reads `len` floats.
+fn read(
+    ctx: &GpuContext,
+    staging: &wgpu::Buffer,
+    len: usize,
+    out: &mut Vec<f32>,
+) -> Result<(), GpuError> {
+    let slice = staging.slice(0..(len * 4) as u64);
+    let (tx, rx) = mpsc::channel();
+    slice.map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    ctx.device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| GpuError::Readback(e.to_string()))?;
+    rx.recv()
+        .map_err(|e| GpuError::Readback(e.to_string()))?
+        .map_err(|e| GpuError::Readback(e.to_string()))?;
+    {
+        let view = slice
+            .get_mapped_range()
+            .map_err(|e| GpuError::Readback(e.to_string()))?;
+        out.clear();
+        out.extend_from_slice(bytemuck::cast_slice(&view));
+    }
+    staging.unmap();
+    Ok(())
+}
