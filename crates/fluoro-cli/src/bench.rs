@@ -1,6 +1,6 @@
 //! `fluoro bench`: the whole per-frame chain on a synthetic study in memory.
 
-use crate::process::{Backend, resolve_backend};
+use crate::process::Backend;
 use anyhow::{Result, bail};
 use clap::Args;
 use fluoro_core::Frame;
@@ -26,7 +26,6 @@ pub struct BenchArgs {
 
 /// Runs `fluoro bench`.
 pub fn run(a: &BenchArgs) -> Result<()> {
-    let backend = resolve_backend(a.backend)?;
     if !(64..=4096).contains(&a.size) || a.frames == 0 {
         bail!("--size must be 64..4096 and --frames at least 1");
     }
@@ -51,10 +50,11 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         .collect();
     let mask = s.shutter.mask(a.size, a.size);
     let mm = Some(s.carm.mm_per_px());
-    let mut fl = FrameLoop::new(PipelineParams::default());
+    let mut fl = FrameLoop::with_backend(PipelineParams::default(), a.backend.into())?;
+    let backend = fl.backend().to_string();
     let (mut enh, mut ana, mut ovl, mut tot) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for i in 0..a.frames + warm {
-        let (_, t) = fl.process(&frames[i % n_unique], &mask, mm, true);
+        let (_, t) = fl.process(&frames[i % n_unique], &mask, mm, true)?;
         if i >= warm {
             enh.push(t.enhance_ms);
             ana.push(t.analyse_ms);
@@ -81,7 +81,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             .collect();
         println!(
             "{}",
-            json!({"backend": backend, "adapter": "cpu", "size": a.size, "frames": a.frames, "threads": threads,
+            json!({"backend": if backend.starts_with("gpu") { "gpu" } else { "cpu" }, "adapter": backend, "size": a.size, "frames": a.frames, "threads": threads,
                    "stages": st, "total": {"median_ms": total.median_ms, "p95_ms": total.p95_ms, "p99_ms": total.p99_ms}})
         );
     } else {

@@ -34,7 +34,14 @@ pub fn run(a: &DemoArgs) -> Result<()> {
         cfg.size,
         truth.display()
     );
-    crate::process::process(&study, &result, None, 3.0, false)?;
+    crate::process::process(
+        &study,
+        &result,
+        None,
+        3.0,
+        crate::process::Backend::Cpu,
+        false,
+    )?;
     let scores = fluoro_eval::evaluate(&truth, &result)?;
     print!("{}", fluoro_eval::table(&scores));
     println!("annotated frames: {}", result.join("annotated").display());

@@ -12,10 +12,20 @@ use std::path::{Path, PathBuf};
 pub enum Backend {
     /// The CPU path (rayon + SIMD).
     Cpu,
-    /// The wgpu compute path (not built yet).
+    /// The wgpu compute path on whatever adapter exists (a software one included).
     Gpu,
-    /// A GPU when there is one, else the CPU.
+    /// A hardware GPU when there is one, else the CPU.
     Auto,
+}
+
+impl From<Backend> for fluoro_pipeline::Backend {
+    fn from(b: Backend) -> Self {
+        match b {
+            Backend::Cpu => Self::Cpu,
+            Backend::Gpu => Self::Gpu,
+            Backend::Auto => Self::Auto,
+        }
+    }
 }
 
 /// Options of `fluoro process`.
@@ -55,26 +65,13 @@ pub fn parse_plan(s: &str) -> Result<Plan, String> {
     }
 }
 
-/// Resolves the backend to the one that will run.
-pub fn resolve_backend(b: Backend) -> Result<&'static str> {
-    match b {
-        Backend::Cpu => Ok("cpu"),
-        Backend::Auto => {
-            eprintln!("backend auto: no GPU backend in this build yet, using the CPU");
-            Ok("cpu")
-        }
-        Backend::Gpu => bail!(
-            "--backend gpu: the wgpu backend is not part of this build yet; use --backend cpu or auto"
-        ),
-    }
-}
-
 /// Runs `fluoro process` and prints the summary paragraph.
 pub fn process(
     study: &Path,
     out: &Path,
     plan: Option<Plan>,
     caution_mm: f64,
+    backend: Backend,
     quiet: bool,
 ) -> Result<fluoro_pipeline::ProcessReport> {
     if !(caution_mm.is_finite() && caution_mm >= 0.0) {
@@ -84,7 +81,7 @@ pub fn process(
     params.analysis.caution_mm = caution_mm;
     params.plan = plan;
     let tty = std::io::stderr().is_terminal() && !quiet;
-    let report = process_study(study, out, &params, |i, n| {
+    let report = process_study(study, out, &params, backend.into(), |i, n| {
         if tty {
             let w = 30;
             let done = i * w / n.max(1);
@@ -102,7 +99,7 @@ pub fn process(
     .with_context(|| format!("processing {}", study.display()))?;
     let s = report.states;
     println!(
-        "Processed {} frames of {} into {}: the instrument was found in {} frames and the VILL in {}; states: {} safe, {} caution, {} stop, {} unknown. Per frame {:.1} ms median, {:.1} ms p95 (CPU). Annotated frames are in {}.",
+        "Processed {} frames of {} into {}: the instrument was found in {} frames and the VILL in {}; states: {} safe, {} caution, {} stop, {} unknown. Per frame {:.1} ms median, {:.1} ms p95 ({}). Annotated frames are in {}.",
         report.frames,
         study.display(),
         out.display(),
@@ -114,6 +111,7 @@ pub fn process(
         s[3],
         report.total.median_ms,
         report.total.p95_ms,
+        report.backend,
         out.join("annotated").display()
     );
     Ok(report)
@@ -121,6 +119,5 @@ pub fn process(
 
 /// Runs `fluoro process`.
 pub fn run(a: &ProcessArgs) -> Result<()> {
-    resolve_backend(a.backend)?;
-    process(&a.study, &a.out, a.plan, a.caution_mm, a.quiet).map(|_| ())
+    process(&a.study, &a.out, a.plan, a.caution_mm, a.backend, a.quiet).map(|_| ())
 }

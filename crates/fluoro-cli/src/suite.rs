@@ -246,6 +246,7 @@ pub fn run(a: &SuiteArgs) -> Result<()> {
             &study,
             &result,
             &fluoro_pipeline::PipelineParams::default(),
+            fluoro_pipeline::Backend::Cpu,
             |_, _| {},
         )?;
         let sc = fluoro_eval::evaluate(&truth, &result)?;

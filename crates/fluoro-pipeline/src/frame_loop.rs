@@ -37,11 +37,47 @@ pub struct FrameTimes {
     pub total_ms: f64,
 }
 
+/// Which compute backend runs the enhancement chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// rayon + SIMD on the CPU.
+    Cpu,
+    /// wgpu compute on whatever adapter exists (a software one included).
+    Gpu,
+    /// A hardware GPU when there is one, else the CPU.
+    Auto,
+}
+
+/// The enhancement chain on one backend.
+enum Chain {
+    Cpu(Box<Enhancer>),
+    Gpu(Box<fluoro_gpu::chain::GpuEnhancer>),
+}
+
+impl std::fmt::Debug for Chain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Chain::Cpu(_) => f.write_str("Chain::Cpu"),
+            Chain::Gpu(_) => f.write_str("Chain::Gpu"),
+        }
+    }
+}
+
+/// Errors building or running the loop.
+#[derive(Debug, thiserror::Error)]
+pub enum LoopError {
+    /// The GPU backend failed.
+    #[error(transparent)]
+    Gpu(#[from] fluoro_gpu::GpuError),
+}
+
 /// The loop's state and buffers.
 #[derive(Debug)]
 pub struct FrameLoop {
     params: PipelineParams,
-    enhancer: Enhancer,
+    enhancer: Chain,
+    backend_name: String,
     analyzer: Analyzer,
     display: Frame<u8>,
     annotated: RgbImage,
@@ -50,10 +86,53 @@ pub struct FrameLoop {
 }
 
 impl FrameLoop {
-    /// A loop with these parameters.
+    /// A loop with these parameters on the CPU.
     pub fn new(params: PipelineParams) -> Self {
+        Self::build(
+            params,
+            Chain::Cpu(Box::new(Enhancer::new(PipelineParams::default().enhance))),
+            "cpu".into(),
+        )
+    }
+
+    /// A loop on the requested backend; says which adapter it chose.
+    pub fn with_backend(params: PipelineParams, backend: Backend) -> Result<Self, LoopError> {
+        let cpu = |p: PipelineParams| Ok(Self::new(p));
+        match backend {
+            Backend::Cpu => cpu(params),
+            Backend::Gpu | Backend::Auto => match fluoro_gpu::GpuContext::new() {
+                Ok(ctx) if backend == Backend::Gpu || !ctx.is_software() => {
+                    let name = format!("gpu: {}", ctx.describe());
+                    let chain = Chain::Gpu(Box::new(fluoro_gpu::chain::GpuEnhancer::new(
+                        ctx,
+                        params.enhance.clone(),
+                    )));
+                    Ok(Self::build(params, chain, name))
+                }
+                Ok(ctx) => {
+                    let mut me = Self::new(params);
+                    me.backend_name =
+                        format!("cpu (auto: only a software adapter, {})", ctx.describe());
+                    Ok(me)
+                }
+                Err(e) if backend == Backend::Auto => {
+                    let mut me = Self::new(params);
+                    me.backend_name = format!("cpu (auto: {e})");
+                    Ok(me)
+                }
+                Err(e) => Err(e.into()),
+            },
+        }
+    }
+
+    fn build(params: PipelineParams, enhancer: Chain, backend_name: String) -> Self {
+        let enhancer = match enhancer {
+            Chain::Cpu(_) => Chain::Cpu(Box::new(Enhancer::new(params.enhance.clone()))),
+            g => g,
+        };
         Self {
-            enhancer: Enhancer::new(params.enhance.clone()),
+            enhancer,
+            backend_name,
             analyzer: Analyzer::new(params.analysis.clone()),
             params,
             display: Frame::new(0, 0),
@@ -73,9 +152,17 @@ impl FrameLoop {
         self.params.plan = plan;
     }
 
+    /// The backend in use, with the adapter for the GPU.
+    pub fn backend(&self) -> &str {
+        &self.backend_name
+    }
+
     /// Forgets temporal state (new study or view).
     pub fn reset(&mut self) {
-        self.enhancer.reset();
+        match &mut self.enhancer {
+            Chain::Cpu(e) => e.reset(),
+            Chain::Gpu(g) => g.reset(),
+        }
         self.analyzer.reset();
         self.window = None;
     }
@@ -88,18 +175,27 @@ impl FrameLoop {
         mask: &Frame<u8>,
         mm_per_px: Option<f64>,
         draw: bool,
-    ) -> (Analysis, FrameTimes) {
+    ) -> Result<(Analysis, FrameTimes), LoopError> {
         let t0 = Instant::now();
-        self.enhancer.process(input, mask);
+        match &mut self.enhancer {
+            Chain::Cpu(e) => {
+                e.process(input, mask);
+            }
+            Chain::Gpu(g) => g.process(input, mask)?,
+        }
         let enhance_ms = t0.elapsed().as_secs_f64() * 1000.0;
+        let (denoised, output) = match &self.enhancer {
+            Chain::Cpu(e) => (e.denoised(), e.output()),
+            Chain::Gpu(g) => (g.denoised(), g.output()),
+        };
         let t1 = Instant::now();
-        let analysis =
-            self.analyzer
-                .analyse(self.enhancer.denoised(), mask, mm_per_px, self.params.plan);
+        let analysis = self
+            .analyzer
+            .analyse(denoised, mask, mm_per_px, self.params.plan);
         let analyse_ms = t1.elapsed().as_secs_f64() * 1000.0;
         let t2 = Instant::now();
         if draw {
-            let out = self.enhancer.output();
+            let out = output;
             let win = Window::from_percentiles(out, mask, 0.5, 99.5, &mut self.scratch);
             // smooth the window over time so brightness does not flicker
             let win = match self.window {
@@ -128,7 +224,7 @@ impl FrameLoop {
             overlay_ms,
             total_ms: enhance_ms + analyse_ms + overlay_ms,
         };
-        (analysis, times)
+        Ok((analysis, times))
     }
 
     /// The label map of the last frame.
@@ -141,8 +237,11 @@ impl FrameLoop {
         &self.annotated
     }
 
-    /// The enhancer's per-stage times of the last frame.
+    /// The CPU enhancer's per-stage times of the last frame (zeros on the GPU).
     pub fn enhance_times(&self) -> fluoro_enhance::StageTimes {
-        self.enhancer.times()
+        match &self.enhancer {
+            Chain::Cpu(e) => e.times(),
+            Chain::Gpu(_) => Default::default(),
+        }
     }
 }

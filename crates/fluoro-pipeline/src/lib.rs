@@ -11,7 +11,7 @@ pub mod source;
 pub mod stats;
 pub mod writer;
 
-pub use frame_loop::{FrameLoop, FrameTimes, PipelineParams};
+pub use frame_loop::{Backend, FrameLoop, FrameTimes, LoopError, PipelineParams};
 pub use stats::TimeStats;
 
 use fluoro_core::Frame;
@@ -30,6 +30,9 @@ pub enum PipelineError {
     /// Writing outputs failed.
     #[error(transparent)]
     Write(#[from] writer::WriteError),
+    /// The frame loop failed (GPU).
+    #[error(transparent)]
+    Loop(#[from] LoopError),
 }
 
 /// What a processed study produced, for the summary paragraph.
@@ -47,6 +50,8 @@ pub struct ProcessReport {
     pub total: TimeStats,
     /// The summary written to `summary.json`.
     pub summary: serde_json::Value,
+    /// The backend that ran.
+    pub backend: String,
 }
 
 /// Runs every frame of `study_path` through a [`FrameLoop`] and writes `out`.
@@ -55,6 +60,7 @@ pub fn process_study(
     study_path: &Path,
     out: &Path,
     params: &PipelineParams,
+    backend: Backend,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<ProcessReport, PipelineError> {
     let study = Study::open(study_path)?;
@@ -68,7 +74,7 @@ pub fn process_study(
         .primary_angle_deg
         .is_none_or(|a| a.abs() > 15.0 && a.abs() < 75.0);
     params.analysis.vill_enabled = params.analysis.vill_enabled && clo_like;
-    let mut fl = FrameLoop::new(params.clone());
+    let mut fl = FrameLoop::with_backend(params.clone(), backend)?;
     let mask = study.shutter_mask();
     let mm = info.mm_per_px;
     let mut w = writer::OutputWriter::create(out)?;
@@ -82,7 +88,7 @@ pub fn process_study(
         let t = Instant::now();
         input.read(&study, i, &mut frame)?;
         let decode_ms = t.elapsed().as_secs_f64() * 1000.0;
-        let (a, times) = fl.process(&frame, &mask, mm, true);
+        let (a, times) = fl.process(&frame, &mask, mm, true)?;
         let total = decode_ms + times.total_ms;
         let rec = FrameRecord {
             frame: i,
@@ -129,7 +135,7 @@ pub fn process_study(
             "plan": params.plan.map(|p| json!({"entry": p.entry, "target": p.target})),
             "vill_enabled": params.analysis.vill_enabled,
             "pipeline": params,
-            "backend": "cpu",
+            "backend": fl.backend(),
         },
         "counts": {
             "frames": n,
@@ -146,6 +152,7 @@ pub fn process_study(
         },
     });
     w.finish(&summary)?;
+    let backend = fl.backend().to_string();
     Ok(ProcessReport {
         frames: n,
         detected,
@@ -153,5 +160,6 @@ pub fn process_study(
         states,
         total,
         summary,
+        backend,
     })
 }
