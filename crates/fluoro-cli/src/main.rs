@@ -4,6 +4,7 @@ mod bench;
 mod demo;
 mod eval;
 mod info;
+mod live;
 mod preview;
 mod process;
 mod suite;
@@ -64,6 +65,9 @@ enum Command {
     /// The held-out evaluation suite: 12 simulated studies (seeds, sizes, doses, angles,
     /// views, scenarios, contrast, side), each processed and scored, then pooled.
     Suite(suite::SuiteArgs),
+    /// Play a study through the live loop at its recorded timing (frames in on one thread,
+    /// processing on another, newest frame wins) and report latency and dropped frames.
+    Live(live::LiveArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -87,6 +91,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => bench::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Suite(args) => suite::run(&args),
+        Command::Live(args) => live::run(&args),
     }
 }
 

@@ -377,3 +377,27 @@ fn gpu_and_cpu_backends_give_the_same_guidance() {
         );
     }
 }
+
+#[test]
+fn live_playback_reports_latency_and_accounts_for_every_frame() {
+    let out = fluoro()
+        .arg("live")
+        .arg(fixtures().join("clo-cross-256.dcm"))
+        .args(["--speed", "4", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = &v["report"];
+    assert_eq!(r["arrived"], 16, "{v}");
+    assert_eq!(
+        r["processed"].as_u64().unwrap() + r["dropped"].as_u64().unwrap(),
+        16,
+        "{v}"
+    );
+    assert!(r["latency"]["median_ms"].as_f64().unwrap() > 0.0, "{v}");
+}

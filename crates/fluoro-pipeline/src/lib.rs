@@ -6,6 +6,7 @@
 
 pub mod font;
 pub mod frame_loop;
+pub mod live;
 pub mod overlay;
 pub mod source;
 pub mod stats;
