@@ -83,6 +83,7 @@ pub struct FrameLoop {
     annotated: RgbImage,
     scratch: Vec<f32>,
     window: Option<Window>,
+    window_adjust: (f32, f32),
 }
 
 impl FrameLoop {
@@ -139,6 +140,7 @@ impl FrameLoop {
             annotated: RgbImage::new(0, 0),
             scratch: Vec::new(),
             window: None,
+            window_adjust: (0.0, 1.0),
         }
     }
 
@@ -150,6 +152,17 @@ impl FrameLoop {
     /// Sets or clears the plan (takes effect on the next frame).
     pub fn set_plan(&mut self, plan: Option<Plan>) {
         self.params.plan = plan;
+    }
+
+    /// Sets what the overlay draws (takes effect on the next frame).
+    pub fn set_overlay(&mut self, overlay: OverlayOptions) {
+        self.params.overlay = overlay;
+    }
+
+    /// Adjusts the display window relative to the automatic one: `level` shifts the centre
+    /// by that fraction of the width, `contrast` multiplies the width (1 = automatic).
+    pub fn set_window_adjust(&mut self, level: f32, contrast: f32) {
+        self.window_adjust = (level, contrast.max(0.05));
     }
 
     /// The backend in use, with the adapter for the GPU.
@@ -206,7 +219,12 @@ impl FrameLoop {
                 None => win,
             };
             self.window = Some(win);
-            to_u8(out, mask, win, &mut self.display);
+            let (level, contrast) = self.window_adjust;
+            let shown = Window {
+                center: win.center + level * win.width,
+                width: win.width * contrast,
+            };
+            to_u8(out, mask, shown, &mut self.display);
             overlay::draw(
                 &self.display,
                 Some(self.analyzer.labels()),

@@ -112,6 +112,20 @@ pub struct LiveCounters {
     pub not_shown: AtomicU64,
 }
 
+/// Settings the display side changes while the loop runs; the processing thread applies
+/// them before each frame.
+#[derive(Debug, Clone, Default)]
+pub struct Controls {
+    /// Overlay layers.
+    pub overlay: crate::overlay::OverlayOptions,
+    /// Window level shift (fraction of the width) and contrast factor.
+    pub window: (f32, f32),
+    /// The plan, if set.
+    pub plan: Option<fluoro_analysis::Plan>,
+    /// Incremented to apply the fields above.
+    pub generation: u64,
+}
+
 /// A running live loop.
 pub struct LiveLoop {
     /// Results, newest wins.
@@ -139,10 +153,25 @@ pub struct LiveReport {
 impl LiveLoop {
     /// Starts reading from `source` and processing with `fl`, `mask` and `mm_per_px`.
     pub fn start(
+        source: Box<dyn FrameSource>,
+        fl: FrameLoop,
+        mask: Frame<u8>,
+        mm_per_px: Option<f64>,
+    ) -> Self {
+        let controls = Arc::new(Mutex::new(Controls {
+            window: (0.0, 1.0),
+            ..Default::default()
+        }));
+        Self::start_with_controls(source, fl, mask, mm_per_px, controls)
+    }
+
+    /// Like [`LiveLoop::start`], with settings the caller can change while it runs.
+    pub fn start_with_controls(
         mut source: Box<dyn FrameSource>,
         mut fl: FrameLoop,
         mask: Frame<u8>,
         mm_per_px: Option<f64>,
+        controls: Arc<Mutex<Controls>>,
     ) -> Self {
         let inbox: Arc<Mailbox<SourceFrame>> = Arc::new(Mailbox::default());
         let results: Arc<Mailbox<LiveResult>> = Arc::new(Mailbox::default());
@@ -198,10 +227,19 @@ impl LiveLoop {
             std::thread::Builder::new()
                 .name("live-process".into())
                 .spawn(move || {
+                    let mut seen = u64::MAX;
                     let out = loop {
                         let Some(frame) = inbox.take() else {
                             break Ok(());
                         };
+                        if let Ok(c) = controls.lock()
+                            && c.generation != seen
+                        {
+                            seen = c.generation;
+                            fl.set_overlay(c.overlay);
+                            fl.set_plan(c.plan);
+                            fl.set_window_adjust(c.window.0, c.window.1);
+                        }
                         let r: Result<(Analysis, _), LoopError> =
                             fl.process(&frame.data, &mask, mm_per_px, true);
                         let (analysis, _) = match r {
@@ -289,6 +327,7 @@ pub struct PlaybackSource {
     times_ms: Vec<f64>,
     speed: Arc<AtomicU64>,
     paused: Arc<AtomicBool>,
+    step: Arc<AtomicBool>,
     next: usize,
     start: Option<Instant>,
     loop_forever: bool,
@@ -305,6 +344,7 @@ impl PlaybackSource {
             times_ms,
             speed: Arc::new(AtomicU64::new(speed.to_bits())),
             paused: Arc::new(AtomicBool::new(false)),
+            step: Arc::new(AtomicBool::new(false)),
             next: 0,
             start: None,
             loop_forever,
@@ -320,6 +360,21 @@ impl PlaybackSource {
     pub fn pause_handle(&self) -> Arc<AtomicBool> {
         self.paused.clone()
     }
+
+    /// A handle to let one frame through while paused.
+    pub fn step_handle(&self) -> Arc<AtomicBool> {
+        self.step.clone()
+    }
+
+    /// Frames in the study.
+    pub fn len(&self) -> usize {
+        self.times_ms.len()
+    }
+
+    /// True for a study without frames.
+    pub fn is_empty(&self) -> bool {
+        self.times_ms.is_empty()
+    }
 }
 
 impl FrameSource for PlaybackSource {
@@ -331,7 +386,12 @@ impl FrameSource for PlaybackSource {
             self.next = 0;
             self.start = None;
         }
+        let mut stepping = false;
         while self.paused.load(Ordering::Relaxed) {
+            if self.step.swap(false, Ordering::Relaxed) {
+                stepping = true;
+                break;
+            }
             std::thread::sleep(Duration::from_millis(10));
             self.start = None;
         }
@@ -347,7 +407,7 @@ impl FrameSource for PlaybackSource {
                 })
         });
         let mut arrival = Instant::now();
-        if speed > 0.0 {
+        if speed > 0.0 && !stepping {
             let due = start + Duration::from_secs_f64(t_ms / speed / 1000.0);
             if due > arrival {
                 std::thread::sleep(due - arrival);
