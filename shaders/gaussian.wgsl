@@ -13,13 +13,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(3) var<storage, read> kernel: array<f32>;
 
-fn reflect101(i: i32, n: i32) -> i32 {
-    if (n == 1) { return 0; }
-    var j = i;
-    if (j < 0) { j = -j; }
-    if (j >= n) { j = 2 * n - 2 - j; }
-    return clamp(j, 0, n - 1);
-}
+// reflect101() comes from common.wgsl
 
 @compute @workgroup_size(16, 16, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {

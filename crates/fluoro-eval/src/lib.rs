@@ -127,31 +127,38 @@ pub struct Raw {
     pub dice_counts: [(u64, u64); 4],
 }
 
+impl Scores {
+    /// Scores of nothing: zero counts, empty distributions.
+    pub fn empty() -> Self {
+        Self {
+            frames: 0,
+            mm_per_px: None,
+            truth_visible: 0,
+            detected_when_visible: 0,
+            detection_recall: None,
+            truth_empty: 0,
+            false_positives: 0,
+            false_positive_rate: None,
+            tip_error_px: Dist::default(),
+            tip_error_mm: Dist::default(),
+            axis_error_deg: Dist::default(),
+            vill_distance_mm: Dist::default(),
+            vill_angle_deg: Dist::default(),
+            vill_missed: 0,
+            state_confusion: [[0; 4]; 4],
+            missed_stops: 0,
+            stop_not_flagged: 0,
+            state_accuracy: None,
+            dice: [None; 4],
+            raw: Raw::default(),
+        }
+    }
+}
+
 /// Pools several studies' scores: counts add up, distributions are recomputed from all frames.
 pub fn pool(all: &[Scores]) -> Scores {
     let mut raw = Raw::default();
-    let mut s = Scores {
-        frames: 0,
-        mm_per_px: None,
-        truth_visible: 0,
-        detected_when_visible: 0,
-        detection_recall: None,
-        truth_empty: 0,
-        false_positives: 0,
-        false_positive_rate: None,
-        tip_error_px: Dist::default(),
-        tip_error_mm: Dist::default(),
-        axis_error_deg: Dist::default(),
-        vill_distance_mm: Dist::default(),
-        vill_angle_deg: Dist::default(),
-        vill_missed: 0,
-        state_confusion: [[0; 4]; 4],
-        missed_stops: 0,
-        stop_not_flagged: 0,
-        state_accuracy: None,
-        dice: [None; 4],
-        raw: Raw::default(),
-    };
+    let mut s = Scores::empty();
     for x in all {
         s.frames += x.frames;
         s.truth_visible += x.truth_visible;
@@ -239,28 +246,9 @@ pub fn evaluate(truth: &Path, result: &Path) -> Result<Scores, EvalError> {
         ));
     }
     let mm = mm_per_px(truth, result);
-    let mut s = Scores {
-        frames: t.len(),
-        mm_per_px: mm,
-        truth_visible: 0,
-        detected_when_visible: 0,
-        detection_recall: None,
-        truth_empty: 0,
-        false_positives: 0,
-        false_positive_rate: None,
-        tip_error_px: Dist::default(),
-        tip_error_mm: Dist::default(),
-        axis_error_deg: Dist::default(),
-        vill_distance_mm: Dist::default(),
-        vill_angle_deg: Dist::default(),
-        vill_missed: 0,
-        state_confusion: [[0; 4]; 4],
-        missed_stops: 0,
-        stop_not_flagged: 0,
-        state_accuracy: None,
-        dice: [None; 4],
-        raw: Raw::default(),
-    };
+    let mut s = Scores::empty();
+    s.frames = t.len();
+    s.mm_per_px = mm;
     let (mut tip_px, mut axis, mut vd, mut va) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (a, b) in t.iter().zip(&r) {
         if a.tool.detected {

@@ -14,7 +14,6 @@ use fluoro_core::Frame;
 use fluoro_enhance::EnhanceParams;
 use fluoro_enhance::gaussian::kernel;
 use fluoro_enhance::normalize::{Intensity, LOG_SCALE};
-use std::sync::mpsc;
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Default)]
@@ -468,7 +467,8 @@ impl GpuEnhancer {
             label: Some("chain-b"),
         });
         if filtering {
-            read(&self.ctx, &s.stage_samples, s.n_samples, &mut self.samples)?;
+            self.ctx
+                .map_read(&s.stage_samples, s.n_samples, &mut self.samples)?;
             let mut v: Vec<f32> = self.samples.iter().copied().filter(|&x| x >= 0.0).collect();
             let gate = if v.len() >= 16 {
                 let k = v.len() / 4;
@@ -615,41 +615,12 @@ impl GpuEnhancer {
         q.submit([enc.finish()]);
         self.current = next;
         let mut tmp = Vec::new();
-        read(&self.ctx, &s.stage_den, w * h, &mut tmp)?;
+        self.ctx.map_read(&s.stage_den, w * h, &mut tmp)?;
         self.denoised.reshape(w, h);
         self.denoised.data_mut().copy_from_slice(&tmp);
-        read(&self.ctx, &s.stage_out, w * h, &mut tmp)?;
+        self.ctx.map_read(&s.stage_out, w * h, &mut tmp)?;
         self.output.reshape(w, h);
         self.output.data_mut().copy_from_slice(&tmp);
         Ok(())
     }
-}
-
-/// Maps a staging buffer (already filled by a submitted copy) and reads `len` floats.
-fn read(
-    ctx: &GpuContext,
-    staging: &wgpu::Buffer,
-    len: usize,
-    out: &mut Vec<f32>,
-) -> Result<(), GpuError> {
-    let slice = staging.slice(0..(len * 4) as u64);
-    let (tx, rx) = mpsc::channel();
-    slice.map_async(wgpu::MapMode::Read, move |r| {
-        let _ = tx.send(r);
-    });
-    ctx.device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(|e| GpuError::Readback(e.to_string()))?;
-    rx.recv()
-        .map_err(|e| GpuError::Readback(e.to_string()))?
-        .map_err(|e| GpuError::Readback(e.to_string()))?;
-    {
-        let view = slice
-            .get_mapped_range()
-            .map_err(|e| GpuError::Readback(e.to_string()))?;
-        out.clear();
-        out.extend_from_slice(bytemuck::cast_slice(&view));
-    }
-    staging.unmap();
-    Ok(())
 }

@@ -105,7 +105,17 @@ impl GpuContext {
             });
         enc.copy_buffer_to_buffer(src, 0, staging, 0, bytes);
         self.queue.submit([enc.finish()]);
-        let slice = staging.slice(0..bytes);
+        self.map_read(staging, len, out)
+    }
+
+    /// Maps `staging` (already filled by a submitted copy), waits, and reads `len` floats.
+    pub fn map_read(
+        &self,
+        staging: &wgpu::Buffer,
+        len: usize,
+        out: &mut Vec<f32>,
+    ) -> Result<(), GpuError> {
+        let slice = staging.slice(0..(len * 4) as u64);
         let (tx, rx) = mpsc::channel();
         slice.map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);

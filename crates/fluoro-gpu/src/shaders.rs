@@ -1,9 +1,15 @@
 //! The WGSL sources, embedded at build time from the workspace's `shaders/` folder.
 
-/// Bilateral filter.
-pub const BILATERAL: &str = include_str!("../../../shaders/bilateral.wgsl");
-/// Separable symmetric convolution (one axis per dispatch).
-pub const GAUSSIAN: &str = include_str!("../../../shaders/gaussian.wgsl");
+/// Bilateral filter (with the common prelude).
+pub const BILATERAL: &str = concat!(
+    include_str!("../../../shaders/common.wgsl"),
+    include_str!("../../../shaders/bilateral.wgsl")
+);
+/// Separable symmetric convolution, one axis per dispatch (with the common prelude).
+pub const GAUSSIAN: &str = concat!(
+    include_str!("../../../shaders/common.wgsl"),
+    include_str!("../../../shaders/gaussian.wgsl")
+);
 
 /// Normalisation (log of linear data, masked mean fill).
 pub const NORMALIZE: &str = include_str!("../../../shaders/normalize.wgsl");
