@@ -75,6 +75,11 @@ pub fn process_study(
         .primary_angle_deg
         .is_none_or(|a| a.abs() > 15.0 && a.abs() < 75.0);
     params.analysis.vill_enabled = params.analysis.vill_enabled && clo_like;
+    if !clo_like {
+        // In AP and lateral views the portal is foreshortened and may end inside the field;
+        // the edge-touch rule (which rejects edge-on contrast lines in CLO) does not apply.
+        params.analysis.instrument.edge_touch_frac = f32::INFINITY;
+    }
     let mut fl = FrameLoop::with_backend(params.clone(), backend)?;
     let mask = study.shutter_mask();
     let mm = info.mm_per_px;
