@@ -242,6 +242,21 @@ impl InstrumentDetector {
         if rear_gap > f64::from(self.params.edge_touch_frac) * size {
             return None;
         }
+        // an instrument enters the field: its tip lies well inside, away from the edge
+        // (a structure running along a clipped field edge does not)
+        let clearance = f64::from(self.params.edge_touch_frac.min(0.04)) * size;
+        if (0..16).any(|k| {
+            let a = f64::from(k) * std::f64::consts::TAU / 16.0;
+            !visible(
+                mask,
+                [
+                    tip_end[0] + a.cos() * clearance,
+                    tip_end[1] + a.sin() * clearance,
+                ],
+            )
+        }) {
+            return None;
+        }
         // rear: where the axis leaves the visible field
         let back = [-d[0], -d[1]];
         let out = distance_to_edge(mask, rear_end, back);

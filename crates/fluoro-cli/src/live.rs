@@ -1,19 +1,31 @@
-//! `fluoro live`: plays a study through the live loop at its own timing (the viewer's loop
-//! without the window) and reports latency and dropped frames.
+//! `fluoro live`: the viewer's loop without the window. Plays a study at its recorded
+//! timing, or listens for a raw frame stream (TCP or stdin; format in
+//! `fluoro_pipeline::stream`), and reports arrival-to-overlay latency and dropped frames.
+//! `fluoro stream`: sends a study as a raw frame stream (a stand-in for a frame grabber).
 
 use crate::process::Backend;
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use fluoro_pipeline::live::{LiveLoop, PlaybackSource};
+use fluoro_core::Frame;
+use fluoro_pipeline::live::{FrameSource, LiveLoop, PlaybackSource};
+use fluoro_pipeline::stream::{Header, SampleType, StreamSource, write_frame};
 use fluoro_pipeline::{FrameLoop, PipelineParams};
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Options of `fluoro live`.
 #[derive(Args, Debug)]
 pub struct LiveArgs {
-    /// The DICOM study to play.
-    pub study: PathBuf,
+    /// The DICOM study to play (or use --listen / --stdin).
+    pub study: Option<PathBuf>,
+    /// Listen for one raw frame stream on this address (e.g. 127.0.0.1:4000; port 0 picks a
+    /// free one). Bind to a non-loopback address only on a trusted network.
+    #[arg(long, conflicts_with_all = ["study", "stdin"])]
+    pub listen: Option<String>,
+    /// Read a raw frame stream from standard input.
+    #[arg(long, conflicts_with = "study")]
+    pub stdin: bool,
     /// Playback speed (1 = recorded timing, 0 = as fast as possible).
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
@@ -21,7 +33,7 @@ pub struct LiveArgs {
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     pub backend: Backend,
     /// Loop the study until --seconds have passed.
-    #[arg(long)]
+    #[arg(long, requires = "seconds")]
     pub repeat: bool,
     /// Stop after this many seconds.
     #[arg(long)]
@@ -36,40 +48,75 @@ pub fn run(a: &LiveArgs) -> Result<()> {
     if !(a.speed.is_finite() && a.speed >= 0.0) {
         bail!("--speed {}: must be >= 0", a.speed);
     }
-    let study = fluoro_dicom::Study::open(&a.study)?;
-    let mask = study.shutter_mask();
-    let mm = study.info().mm_per_px;
-    let frames = study.frame_count();
     let fl = FrameLoop::with_backend(PipelineParams::default(), a.backend.into())?;
     let backend = fl.backend().to_string();
-    let src = PlaybackSource::new(study, a.speed, a.repeat);
-    let live = LiveLoop::start(Box::new(src), fl, mask, mm);
+    let (source, mask, mm): (Box<dyn FrameSource>, Frame<u8>, Option<f64>) =
+        if let Some(path) = &a.study {
+            let study = fluoro_dicom::Study::open(path)?;
+            let mask = study.shutter_mask();
+            let mm = study.info().mm_per_px;
+            (
+                Box::new(PlaybackSource::new(study, a.speed, a.repeat)),
+                mask,
+                mm,
+            )
+        } else if let Some(addr) = &a.listen {
+            let listener = std::net::TcpListener::bind(addr)
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            let local = listener.local_addr()?;
+            eprintln!("listening on {local}");
+            let _ = std::io::stderr().flush();
+            let (conn, peer) = listener
+                .accept()
+                .with_context(|| format!("accept on {local}"))?;
+            conn.set_nodelay(true).ok();
+            let mut src = StreamSource::new(
+                std::io::BufReader::with_capacity(1 << 20, conn),
+                peer.to_string(),
+            );
+            let (h, first) = src
+                .peek_frame()
+                .map_err(anyhow::Error::msg)?
+                .with_context(|| format!("{peer}: closed before the first frame"))?;
+            (
+                Box::new(src),
+                fluoro_pipeline::source::estimate_shutter_mask(&first),
+                h.mm_per_px,
+            )
+        } else if a.stdin {
+            let mut src = StreamSource::new(
+                std::io::BufReader::with_capacity(1 << 20, std::io::stdin()),
+                "stdin",
+            );
+            let (h, first) = src
+                .peek_frame()
+                .map_err(anyhow::Error::msg)?
+                .context("stdin: closed before the first frame")?;
+            (
+                Box::new(src),
+                fluoro_pipeline::source::estimate_shutter_mask(&first),
+                h.mm_per_px,
+            )
+        } else {
+            bail!("give a STUDY, --listen ADDR or --stdin");
+        };
+    let live = LiveLoop::start(source, fl, mask, mm);
     let t0 = Instant::now();
-    let mut shown = 0u64;
-    let mut last_state = String::new();
-    // the "display": takes the newest result at up to 120 Hz
+    let (mut shown, mut last_state) = (0u64, String::from("-"));
+    // the "display": takes the newest result as it comes
     loop {
-        if let Some(r) = live.results.try_take() {
-            shown += 1;
-            last_state = r.analysis.guidance.state.as_str().to_string();
-        }
         if a.seconds.is_some_and(|s| t0.elapsed().as_secs_f64() >= s) {
             live.stop();
         }
-        let rep = live.report();
-        if !a.repeat && rep.arrived as usize >= frames && rep.processed + rep.dropped >= rep.arrived
-        {
-            break;
+        match live.results.try_take() {
+            Some(r) => {
+                shown += 1;
+                last_state = r.analysis.guidance.state.as_str().to_string();
+            }
+            None if live.finished() => break,
+            None => std::thread::sleep(Duration::from_millis(5)),
         }
-        if a.repeat
-            && a.seconds
-                .is_some_and(|s| t0.elapsed().as_secs_f64() >= s + 1.0)
-        {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(8));
     }
-    live.stop();
     let rep = live
         .join()
         .map_err(anyhow::Error::msg)
@@ -91,5 +138,56 @@ pub fn run(a: &LiveArgs) -> Result<()> {
             rep.latency.max_ms
         );
     }
+    Ok(())
+}
+
+/// Options of `fluoro stream`.
+#[derive(Args, Debug)]
+pub struct StreamArgs {
+    /// The DICOM study to send.
+    pub study: PathBuf,
+    /// Where a `fluoro live --listen` (or the viewer) is listening, e.g. 127.0.0.1:4000.
+    #[arg(long)]
+    pub to: String,
+    /// Speed (1 = recorded timing, 0 = as fast as possible).
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+}
+
+/// Runs `fluoro stream`.
+pub fn stream(a: &StreamArgs) -> Result<()> {
+    let study = fluoro_dicom::Study::open(&a.study)?;
+    let input = fluoro_pipeline::source::StudyInput::new(&study);
+    let mm = study.info().mm_per_px;
+    let times = study.info().timing.times_ms.clone();
+    let mut conn = std::io::BufWriter::new(
+        std::net::TcpStream::connect(&a.to)
+            .with_context(|| format!("cannot connect to {}", a.to))?,
+    );
+    let mut f = Frame::new(0, 0);
+    let mut bytes = Vec::new();
+    let t0 = Instant::now();
+    for (i, t) in times.iter().enumerate() {
+        if a.speed > 0.0 {
+            let due = Duration::from_secs_f64(t / a.speed / 1000.0);
+            if let Some(wait) = due.checked_sub(t0.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+        input.read(&study, i, &mut f)?;
+        bytes.clear();
+        bytes.extend(f.data().iter().flat_map(|v| v.to_le_bytes()));
+        let h = Header {
+            sample: SampleType::F32,
+            width: f.width() as u32,
+            height: f.height() as u32,
+            index: i as u64,
+            mm_per_px: mm,
+        };
+        write_frame(&mut conn, &h, &bytes)
+            .with_context(|| format!("sending frame {i} to {}", a.to))?;
+        conn.flush()?;
+    }
+    eprintln!("sent {} frames to {}", times.len(), a.to);
     Ok(())
 }

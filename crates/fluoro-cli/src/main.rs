@@ -68,6 +68,9 @@ enum Command {
     /// Play a study through the live loop at its recorded timing (frames in on one thread,
     /// processing on another, newest frame wins) and report latency and dropped frames.
     Live(live::LiveArgs),
+    /// Send a study as a raw frame stream (the format of `fluoro live --listen`) at its
+    /// recorded timing: a stand-in for a frame grabber.
+    Stream(live::StreamArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -92,6 +95,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Demo(args) => demo::run(&args),
         Command::Suite(args) => suite::run(&args),
         Command::Live(args) => live::run(&args),
+        Command::Stream(args) => live::stream(&args),
     }
 }
 

@@ -401,3 +401,69 @@ fn live_playback_reports_latency_and_accounts_for_every_frame() {
     );
     assert!(r["latency"]["median_ms"].as_f64().unwrap() > 0.0, "{v}");
 }
+
+#[test]
+fn a_raw_frame_stream_over_tcp_feeds_the_live_loop() {
+    use std::io::{BufRead, BufReader};
+    let mut listener = fluoro()
+        .args(["live", "--listen", "127.0.0.1:0", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // the listener prints the port it bound
+    let mut err = BufReader::new(listener.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected: {line}"))
+        .to_string();
+    let send = fluoro()
+        .arg("stream")
+        .arg(fixtures().join("clo-cross-256.dcm"))
+        .args(["--to", &addr, "--speed", "4"])
+        .output()
+        .unwrap();
+    assert!(
+        send.status.success(),
+        "{}",
+        String::from_utf8_lossy(&send.stderr)
+    );
+    let out = listener.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["report"]["arrived"], 16, "{v}");
+    assert_eq!(
+        v["report"]["processed"].as_u64().unwrap() + v["report"]["dropped"].as_u64().unwrap(),
+        16,
+        "{v}"
+    );
+    // a garbage stream is an error that names the peer, not a hang or a panic
+    let mut listener = fluoro()
+        .args(["live", "--listen", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(listener.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    {
+        use std::io::Write;
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.write_all(&[0x47; 64]).unwrap();
+    }
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    assert!(!listener.wait().unwrap().success());
+    assert!(
+        rest.contains("magic") && !rest.contains("panicked"),
+        "{rest}"
+    );
+}

@@ -84,6 +84,8 @@ pub struct FrameLoop {
     scratch: Vec<f32>,
     window: Option<Window>,
     window_adjust: (f32, f32),
+    mask_seen: Vec<u8>,
+    analysis_mask: Frame<u8>,
 }
 
 impl FrameLoop {
@@ -141,6 +143,8 @@ impl FrameLoop {
             scratch: Vec::new(),
             window: None,
             window_adjust: (0.0, 1.0),
+            mask_seen: Vec::new(),
+            analysis_mask: Frame::new(0, 0),
         }
     }
 
@@ -202,9 +206,16 @@ impl FrameLoop {
             Chain::Gpu(g) => (g.denoised(), g.output()),
         };
         let t1 = Instant::now();
-        let analysis = self
-            .analyzer
-            .analyse(denoised, mask, mm_per_px, self.params.plan);
+        // analysis looks a margin inside the field: the collimator's blurred edge is a thin
+        // dark ring that would otherwise pass for an instrument entering the field
+        if self.mask_seen.as_slice() != mask.data() {
+            self.mask_seen = mask.data().to_vec();
+            let r = (mask.width().min(mask.height()) / 128).max(2);
+            self.analysis_mask = crate::source::min_filter(mask, r);
+        }
+        let analysis =
+            self.analyzer
+                .analyse(denoised, &self.analysis_mask, mm_per_px, self.params.plan);
         let analyse_ms = t1.elapsed().as_secs_f64() * 1000.0;
         let t2 = Instant::now();
         if draw {

@@ -10,6 +10,7 @@ pub mod live;
 pub mod overlay;
 pub mod source;
 pub mod stats;
+pub mod stream;
 pub mod writer;
 
 pub use frame_loop::{Backend, FrameLoop, FrameTimes, LoopError, PipelineParams};

@@ -277,6 +277,12 @@ impl LiveLoop {
         }
     }
 
+    /// True when both threads have ended (the source is exhausted or stopped and the last
+    /// frame is processed).
+    pub fn finished(&self) -> bool {
+        self.threads.iter().all(|t| t.is_finished())
+    }
+
     /// Asks the source to stop after the current frame.
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);

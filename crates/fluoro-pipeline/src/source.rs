@@ -67,3 +67,172 @@ impl StudyInput {
         Ok(())
     }
 }
+
+/// Estimates the collimator (shutter) mask of a frame that came without shutter attributes
+/// (e.g. from a raw stream): pixels far darker than the field (below 15% of the way from the
+/// darkest values to the median) that connect to the image border are outside; the rest is
+/// the visible field (1). Returns all-visible when nothing qualifies.
+pub fn estimate_shutter_mask(f: &Frame<f32>) -> Frame<u8> {
+    let (w, h) = f.size();
+    let mut mask = Frame::filled(w, h, 1u8);
+    if w < 3 || h < 3 {
+        return mask;
+    }
+    let mut v: Vec<f32> = f
+        .data()
+        .iter()
+        .step_by(((w * h) / 50_000).max(1))
+        .copied()
+        .collect();
+    let n = v.len();
+    let lo = *v.select_nth_unstable_by(n / 200, f32::total_cmp).1;
+    let med = *v.select_nth_unstable_by(n / 2, f32::total_cmp).1;
+    if med - lo <= 0.0 {
+        return mask;
+    }
+    let thr = lo + 0.15 * (med - lo);
+    // dark pixels, opened (eroded then, after the flood fill, dilated) so that thin dark
+    // structures touching the border, like an instrument entering the field, are not taken
+    // for the collimator
+    let r = (w.min(h) / 50).max(1);
+    let dark =
+        Frame::from_vec(w, h, f.data().iter().map(|&v| u8::from(v < thr)).collect()).expect("size");
+    let eroded = min_filter(&dark, r);
+    let mut outside = Frame::filled(w, h, 0u8);
+    let mut stack: Vec<(usize, usize)> = Vec::new();
+    for x in 0..w {
+        stack.push((x, 0));
+        stack.push((x, h - 1));
+    }
+    for y in 0..h {
+        stack.push((0, y));
+        stack.push((w - 1, y));
+    }
+    while let Some((x, y)) = stack.pop() {
+        if outside.get(x, y) == 1 || eroded.get(x, y) == 0 {
+            continue;
+        }
+        outside.set(x, y, 1);
+        if x > 0 {
+            stack.push((x - 1, y));
+        }
+        if x + 1 < w {
+            stack.push((x + 1, y));
+        }
+        if y > 0 {
+            stack.push((x, y - 1));
+        }
+        if y + 1 < h {
+            stack.push((x, y + 1));
+        }
+    }
+    let outside = max_filter(&outside, r);
+    for (m, (&o, &d)) in mask
+        .data_mut()
+        .iter_mut()
+        .zip(outside.data().iter().zip(dark.data()))
+    {
+        *m = u8::from(!(o == 1 && d == 1));
+    }
+    // a shutter never covers most of the image: if it would, the frame is just dark
+    let n_out = mask.data().iter().filter(|&&m| m == 0).count();
+    if n_out * 10 > w * h * 7 {
+        return Frame::filled(w, h, 1);
+    }
+    if n_out == 0 {
+        return mask;
+    }
+    // keep a margin inside the collimator edge, whose blurred transition is neither field
+    // nor collimator (shutter attributes are inset the same way)
+    min_filter(&mask, r)
+}
+
+/// Binary minimum over a (2r+1)^2 square (separable, border = 0): erosion.
+pub fn min_filter(m: &Frame<u8>, r: usize) -> Frame<u8> {
+    let inv = m.map(|v| 1 - v);
+    max_filter(&inv, r).map(|v| 1 - v)
+}
+
+/// Binary maximum over a (2r+1)^2 square (separable running counts).
+fn max_filter(m: &Frame<u8>, r: usize) -> Frame<u8> {
+    let (w, h) = m.size();
+    let pass = |src: &Frame<u8>, horizontal: bool| -> Frame<u8> {
+        let (n, lines) = if horizontal { (w, h) } else { (h, w) };
+        let mut out = Frame::filled(w, h, 0u8);
+        for l in 0..lines {
+            let at = |i: usize| {
+                if horizontal {
+                    src.get(i, l)
+                } else {
+                    src.get(l, i)
+                }
+            };
+            let mut count = 0usize;
+            for i in 0..r.min(n) {
+                count += usize::from(at(i));
+            }
+            for i in 0..n {
+                if i + r < n {
+                    count += usize::from(at(i + r));
+                }
+                if i > r {
+                    count -= usize::from(at(i - r - 1));
+                }
+                let v = u8::from(count > 0);
+                if horizontal {
+                    out.set(i, l, v)
+                } else {
+                    out.set(l, i, v)
+                }
+            }
+        }
+        out
+    };
+    pass(&pass(m, true), false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thin_dark_rod_from_the_edge_is_not_collimator() {
+        let f = Frame::from_fn(200, 200, |x, y| {
+            let d = ((x as f32 - 100.0).powi(2) + (y as f32 - 100.0).powi(2)).sqrt();
+            if d > 90.0 || ((y as i32 - 100).abs() <= 2 && x < 120) {
+                20.0
+            } else {
+                2000.0 + (x % 7) as f32 * 30.0
+            }
+        });
+        let m = estimate_shutter_mask(&f);
+        assert_eq!(m.get(0, 0), 0);
+        assert_eq!(
+            m.get(60, 100),
+            1,
+            "the rod inside the field must stay visible"
+        );
+    }
+
+    #[test]
+    fn finds_a_circular_collimator() {
+        let f = Frame::from_fn(100, 100, |x, y| {
+            let d = ((x as f32 - 50.0).powi(2) + (y as f32 - 50.0).powi(2)).sqrt();
+            if d > 45.0 {
+                20.0
+            } else {
+                2000.0 + (x % 7) as f32 * 30.0
+            }
+        });
+        let m = estimate_shutter_mask(&f);
+        assert_eq!(m.get(0, 0), 0);
+        assert_eq!(m.get(50, 50), 1);
+        assert_eq!(m.get(50, 9), 1); // inside the circle near the top, past the margin
+        let inside = m.data().iter().filter(|&&v| v == 1).count();
+        // the field minus a 2 px margin
+        assert!(
+            (inside as f32 - std::f32::consts::PI * 43.0 * 43.0).abs() < 400.0,
+            "{inside}"
+        );
+    }
+}

@@ -157,7 +157,7 @@ impl SynthConfig {
             dose_photons: self.dose,
             scatter_fraction: 0.25,
             blur_sigma_px: 0.6,
-            collimator_leakage: 0.02,
+            collimator_leakage: 0.0005,
             bits_stored: self.bits_stored,
         }
     }
