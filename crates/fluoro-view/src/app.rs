@@ -13,6 +13,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+/// Where frames come from.
+pub enum Source {
+    /// A recorded study, played at its timing.
+    Study(fluoro_dicom::Study),
+    /// A raw frame stream (reader, peer name).
+    Stream(Box<dyn std::io::Read + Send>, String),
+}
+
 /// The viewer state.
 pub struct Viewer {
     live: Option<LiveLoop>,
@@ -38,28 +46,71 @@ pub struct Viewer {
 }
 
 impl Viewer {
-    /// Starts playback of `study` through a live loop.
+    /// Starts the live loop on `source`.
     pub fn new(
-        study: fluoro_dicom::Study,
+        source: Source,
         backend: Backend,
         speed: f64,
         repeat: bool,
         exit_after: Option<f64>,
         screenshot: Option<PathBuf>,
     ) -> Result<Self> {
-        let mask = study.shutter_mask();
-        let mm = study.info().mm_per_px;
-        let image_size = [study.format().columns, study.format().rows];
         let fl = FrameLoop::with_backend(PipelineParams::default(), backend)?;
         let backend = fl.backend().to_string();
-        let src = PlaybackSource::new(study, speed, repeat);
-        let frames = src.len();
-        let (speed, paused, step) = (src.speed_handle(), src.pause_handle(), src.step_handle());
         let controls = Arc::new(Mutex::new(Controls {
             window: (0.0, 1.0),
             ..Default::default()
         }));
-        let live = LiveLoop::start_with_controls(Box::new(src), fl, mask, mm, controls.clone());
+        let (speed, paused, step) = (
+            Arc::new(AtomicU64::new(speed.to_bits())),
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let (live, frames, image_size, speed, paused, step) = match source {
+            Source::Study(study) => {
+                let mask = study.shutter_mask();
+                let mm = study.info().mm_per_px;
+                let image_size = [study.format().columns, study.format().rows];
+                let src = PlaybackSource::new(
+                    study,
+                    f64::from_bits(speed.load(Ordering::Relaxed)),
+                    repeat,
+                );
+                let frames = src.len();
+                let handles = (src.speed_handle(), src.pause_handle(), src.step_handle());
+                (
+                    LiveLoop::start_with_controls(Box::new(src), fl, mask, mm, controls.clone()),
+                    frames,
+                    image_size,
+                    handles.0,
+                    handles.1,
+                    handles.2,
+                )
+            }
+            Source::Stream(reader, peer) => {
+                let mut src = fluoro_pipeline::stream::StreamSource::new(reader, peer.clone());
+                let (h, first) = src
+                    .peek_frame()
+                    .map_err(anyhow::Error::msg)?
+                    .ok_or_else(|| anyhow::anyhow!("{peer}: closed before the first frame"))?;
+                let mask = fluoro_pipeline::source::estimate_shutter_mask(&first);
+                let image_size = [h.width as usize, h.height as usize];
+                (
+                    LiveLoop::start_with_controls(
+                        Box::new(src),
+                        fl,
+                        mask,
+                        h.mm_per_px,
+                        controls.clone(),
+                    ),
+                    0,
+                    image_size,
+                    speed,
+                    paused,
+                    step,
+                )
+            }
+        };
         Ok(Self {
             live: Some(live),
             controls,
@@ -234,10 +285,10 @@ impl eframe::App for Viewer {
                 let lat = self.latest.as_ref().map(|r| r.latency_ms).unwrap_or(0.0);
                 let (p95, dropped) = report.as_ref().map(|r| (r.latency.p95_ms, r.dropped)).unwrap_or((0.0, 0));
                 ui.label(format!(
-                    "{:.1} fps | latency {lat:.1} ms (p95 {p95:.1}) | dropped {dropped} | frame {} / {} | speed x{} | {} | {}",
+                    "{:.1} fps | latency {lat:.1} ms (p95 {p95:.1}) | dropped {dropped} | frame {}{} | speed x{} | {} | {}",
                     fps,
                     self.latest.as_ref().map(|r| r.index + 1).unwrap_or(0),
-                    self.frames,
+                    if self.frames > 0 { format!(" / {}", self.frames) } else { " (live)".into() },
                     self.speed(),
                     if self.paused.load(Ordering::Relaxed) { "paused" } else { "playing" },
                     self.backend

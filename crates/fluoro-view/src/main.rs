@@ -13,8 +13,13 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(name = "fluoro-view", version, about)]
 struct Args {
-    /// The DICOM study to play.
-    study: PathBuf,
+    /// The DICOM study to play (or --listen for a live raw frame stream).
+    #[arg(required_unless_present = "listen")]
+    study: Option<PathBuf>,
+    /// Listen for a raw frame stream (format: `fluoro live --help`, README) on this address,
+    /// e.g. 127.0.0.1:4000. Bind to a non-loopback address only on a trusted network.
+    #[arg(long, conflicts_with = "study")]
+    listen: Option<String>,
     /// Compute backend.
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     backend: BackendArg,
@@ -58,15 +63,37 @@ fn run() -> Result<()> {
     if !(a.speed.is_finite() && a.speed > 0.0) {
         bail!("--speed {}: must be > 0", a.speed);
     }
-    let study = fluoro_dicom::Study::open(&a.study)?;
     let backend = match a.backend {
         BackendArg::Cpu => fluoro_pipeline::Backend::Cpu,
         BackendArg::Gpu => fluoro_pipeline::Backend::Gpu,
         BackendArg::Auto => fluoro_pipeline::Backend::Auto,
     };
-    let title = format!("fluoro-view - {}", a.study.display());
+    let (source, title) = match (&a.study, &a.listen) {
+        (Some(path), _) => (
+            app::Source::Study(fluoro_dicom::Study::open(path)?),
+            format!("fluoro-view - {}", path.display()),
+        ),
+        (None, Some(addr)) => {
+            let listener = std::net::TcpListener::bind(addr)
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            let local = listener.local_addr()?;
+            eprintln!("listening on {local}");
+            let (conn, peer) = listener
+                .accept()
+                .with_context(|| format!("accept on {local}"))?;
+            conn.set_nodelay(true).ok();
+            (
+                app::Source::Stream(
+                    Box::new(std::io::BufReader::with_capacity(1 << 20, conn)),
+                    peer.to_string(),
+                ),
+                format!("fluoro-view - live from {peer}"),
+            )
+        }
+        (None, None) => bail!("give a STUDY or --listen ADDR"),
+    };
     let viewer = app::Viewer::new(
-        study,
+        source,
         backend,
         a.speed,
         !a.once,
