@@ -16,7 +16,7 @@ use std::time::Instant;
 /// Where frames come from.
 pub enum Source {
     /// A recorded study, played at its timing.
-    Study(fluoro_dicom::Study),
+    Study(Box<fluoro_dicom::Study>),
     /// A raw frame stream (reader, peer name).
     Stream(Box<dyn std::io::Read + Send>, String),
 }
@@ -68,6 +68,7 @@ impl Viewer {
         );
         let (live, frames, image_size, speed, paused, step) = match source {
             Source::Study(study) => {
+                let study = *study;
                 let mask = study.shutter_mask();
                 let mm = study.info().mm_per_px;
                 let image_size = [study.format().columns, study.format().rows];
