@@ -70,7 +70,7 @@ fn run() -> Result<()> {
     };
     let (source, title) = match (&a.study, &a.listen) {
         (Some(path), _) => (
-            app::Source::Study(fluoro_dicom::Study::open(path)?),
+            app::Source::Study(Box::new(fluoro_dicom::Study::open(path)?)),
             format!("fluoro-view - {}", path.display()),
         ),
         (None, Some(addr)) => {
