@@ -103,6 +103,7 @@ pub struct LargeBlurScratch {
     tmp: Frame<f32>,
     kernel: Vec<f32>,
     key: (usize, u32),
+    cols: Vec<(u32, u32, f32)>,
 }
 
 /// A wide Gaussian blur (background estimation) computed at reduced resolution: the source is
@@ -152,27 +153,32 @@ pub fn blur_large(src: &Frame<f32>, sigma: f32, s: &mut LargeBlurScratch, dst: &
     }
     blur(&s.small, &s.kernel, &mut s.tmp, &mut s.small_blur);
     dst.reshape(w, h);
-    let small = &s.small_blur;
+    // bilinear upsampling: per-column source index and weight computed once, then each row
+    // is a vertical blend of two small rows followed by a horizontal table lookup
     let inv = 1.0 / k as f32;
-    dst.data_mut()
-        .par_chunks_mut(w)
-        .enumerate()
-        .for_each(|(y, row)| {
+    s.cols.clear();
+    s.cols.extend((0..w).map(|x| {
+        let fx = ((x as f32 + 0.5) * inv - 0.5).clamp(0.0, (sw - 1) as f32);
+        let x0 = fx as usize;
+        (x0 as u32, (x0 + 1).min(sw - 1) as u32, fx - x0 as f32)
+    }));
+    let (small, cols) = (&s.small_blur, &s.cols);
+    dst.data_mut().par_chunks_mut(w).enumerate().for_each_init(
+        || vec![0f32; sw],
+        |row_buf, (y, row)| {
             let fy = ((y as f32 + 0.5) * inv - 0.5).clamp(0.0, (sh - 1) as f32);
             let y0 = fy as usize;
             let y1 = (y0 + 1).min(sh - 1);
             let ay = fy - y0 as f32;
-            let (r0, r1) = (small.row(y0), small.row(y1));
-            for (x, o) in row.iter_mut().enumerate() {
-                let fx = ((x as f32 + 0.5) * inv - 0.5).clamp(0.0, (sw - 1) as f32);
-                let x0 = fx as usize;
-                let x1 = (x0 + 1).min(sw - 1);
-                let ax = fx - x0 as f32;
-                let top = r0[x0] + ax * (r0[x1] - r0[x0]);
-                let bot = r1[x0] + ax * (r1[x1] - r1[x0]);
-                *o = top + ay * (bot - top);
+            for ((b, &a), &c) in row_buf.iter_mut().zip(small.row(y0)).zip(small.row(y1)) {
+                *b = a + ay * (c - a);
             }
-        });
+            for (o, &(x0, x1, ax)) in row.iter_mut().zip(cols) {
+                let (a, c) = (row_buf[x0 as usize], row_buf[x1 as usize]);
+                *o = a + ax * (c - a);
+            }
+        },
+    );
 }
 
 #[cfg(test)]
