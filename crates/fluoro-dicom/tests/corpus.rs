@@ -5,15 +5,9 @@
 use fluoro_dicom::{Study, npy};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::path::PathBuf;
 
-fn corpus_dir() -> Option<PathBuf> {
-    if let Ok(d) = std::env::var("FLUORO_DICOM_CORPUS") {
-        return Some(PathBuf::from(d));
-    }
-    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/dicom-corpus");
-    d.join("reference.jsonl").exists().then_some(d)
-}
+mod common;
+use common::corpus_dir;
 
 fn frame_hash(frame: &fluoro_dicom::StoredFrame) -> String {
     let mut h = Sha256::new();

@@ -6,7 +6,6 @@
 //! corpus and mutated in a temporary folder.
 
 use fluoro_dicom::Study;
-use std::path::PathBuf;
 
 const SOURCES: &[&str] = &[
     "MultiframeWindowing.dcm",
@@ -21,13 +20,8 @@ const SOURCES: &[&str] = &[
     "CR-MONO1-10-chest",
 ];
 
-fn corpus_dir() -> Option<PathBuf> {
-    if let Ok(d) = std::env::var("FLUORO_DICOM_CORPUS") {
-        return Some(PathBuf::from(d));
-    }
-    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/dicom-corpus");
-    d.join("files").exists().then_some(d)
-}
+mod common;
+use common::corpus_dir;
 
 /// A small deterministic generator (xorshift) so failures reproduce.
 struct Rng(u64);
