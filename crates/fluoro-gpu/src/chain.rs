@@ -142,6 +142,8 @@ pub struct GpuEnhancer {
     current: usize,
     mask_copy: Vec<u8>,
     samples: Vec<f32>,
+    gate_scratch: Vec<f32>,
+    readback: Vec<f32>,
     denoised: Frame<f32>,
     output: Frame<f32>,
 }
@@ -224,6 +226,8 @@ impl GpuEnhancer {
             current: 0,
             mask_copy: Vec::new(),
             samples: Vec::new(),
+            gate_scratch: Vec::new(),
+            readback: Vec::new(),
             denoised: Frame::new(0, 0),
             output: Frame::new(0, 0),
         }
@@ -469,7 +473,9 @@ impl GpuEnhancer {
         if filtering {
             self.ctx
                 .map_read(&s.stage_samples, s.n_samples, &mut self.samples)?;
-            let mut v: Vec<f32> = self.samples.iter().copied().filter(|&x| x >= 0.0).collect();
+            let v = &mut self.gate_scratch;
+            v.clear();
+            v.extend(self.samples.iter().copied().filter(|&x| x >= 0.0));
             let gate = if v.len() >= 16 {
                 let k = v.len() / 4;
                 *v.select_nth_unstable_by(k, f32::total_cmp).1 / 0.3186
@@ -614,13 +620,16 @@ impl GpuEnhancer {
         enc.copy_buffer_to_buffer(&s.out, 0, &s.stage_out, 0, (w * h * 4) as u64);
         q.submit([enc.finish()]);
         self.current = next;
-        let mut tmp = Vec::new();
-        self.ctx.map_read(&s.stage_den, w * h, &mut tmp)?;
+        self.ctx.map_read(&s.stage_den, w * h, &mut self.readback)?;
         self.denoised.reshape(w, h);
-        self.denoised.data_mut().copy_from_slice(&tmp);
-        self.ctx.map_read(&s.stage_out, w * h, &mut tmp)?;
+        self.denoised
+            .data_mut()
+            .copy_from_slice(&self.readback[..w * h]);
+        self.ctx.map_read(&s.stage_out, w * h, &mut self.readback)?;
         self.output.reshape(w, h);
-        self.output.data_mut().copy_from_slice(&tmp);
+        self.output
+            .data_mut()
+            .copy_from_slice(&self.readback[..w * h]);
         Ok(())
     }
 }
