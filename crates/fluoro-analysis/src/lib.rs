@@ -181,6 +181,10 @@ impl Analyzer {
                 vill,
                 ventral: ventral.or(self.last_detection.as_ref().map(|d| d.dir)),
                 mm_per_px: mm_per_px.unwrap_or(0.3),
+                darkness: self
+                    .vill
+                    .darkness_maps()
+                    .map(|(bg, sm)| (bg, sm, self.params.vill.lamina_frac * range)),
             },
             &mut self.labels,
         );

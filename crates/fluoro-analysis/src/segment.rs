@@ -3,7 +3,8 @@
 //! - instrument: the detected shaft, rear to tip, at its measured width;
 //! - contrast: thin, very dark elongated structures ventral to the VILL that are not the
 //!   instrument (an epidurogram seen edge-on);
-//! - lamina: bone-dark regions at the lamina scale on the dorsal side of the VILL;
+//! - lamina: regions darker than a wide (6 mm) background, not thin lines, on the dorsal
+//!   side of the VILL (falling back to the instrument-scale response without a VILL search);
 //! - ligamentum flavum: the interlaminar window between the VILL points, from the VILL to
 //!   a typical ligament depth dorsally.
 //!
@@ -29,6 +30,8 @@ pub struct SegmentInput<'a> {
     pub ventral: Option<[f64; 2]>,
     /// Millimetres per pixel (0.3 assumed when unknown).
     pub mm_per_px: f64,
+    /// Lamina darkness: (wide background, smoothed frame, threshold) from the VILL detector.
+    pub darkness: Option<(&'a Frame<f32>, &'a Frame<f32>, f32)>,
 }
 
 fn seg_dist(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> (f64, f64) {
@@ -75,7 +78,13 @@ pub fn segment(input: &SegmentInput, out: &mut Frame<u8>) {
                     _ => None,
                 };
                 if let Some(d) = vd {
-                    if d < 0.0 && d > -25.0 / mm && r > lamina_lo {
+                    let lamina = match input.darkness {
+                        Some((bg, sm, t)) => {
+                            bg.get(x, y) - sm.get(x, y) > 0.3 * t && r < contrast_thr
+                        }
+                        None => r > lamina_lo,
+                    };
+                    if d < 0.0 && d > -100.0 / mm && lamina {
                         lab = labels::LAMINA;
                     }
                     if let Some([a, b]) = input.vill {

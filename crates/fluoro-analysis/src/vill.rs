@@ -334,6 +334,13 @@ impl VillDetector {
         }
     }
 
+    /// The lamina-darkness maps of the last call that searched (wide background, smoothed
+    /// frame), if any: a lamina pixel is darker than its background by a fraction of the range.
+    pub fn darkness_maps(&self) -> Option<(&Frame<f32>, &Frame<f32>)> {
+        (self.bg.size() == self.smooth.size() && self.bg.width() > 0)
+            .then_some((&self.bg, &self.smooth))
+    }
+
     /// The current (temporally smoothed) VILL.
     pub fn current(&self) -> Option<Vill> {
         if self.history.is_empty() {
