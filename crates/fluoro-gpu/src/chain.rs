@@ -135,6 +135,7 @@ pub struct GpuEnhancer {
     u_detail: wgpu::Buffer,
     k_fine: wgpu::Buffer,
     k_coarse: wgpu::Buffer,
+    kernel_radii: (usize, usize),
     clahe_hist: Option<wgpu::Buffer>,
     clahe_luts: Option<wgpu::Buffer>,
     sized: Option<Sized>,
@@ -202,6 +203,20 @@ impl GpuEnhancer {
             ),
         };
         let ub = |l: &str, s: usize| buf(d, l, s as u64, UNIFORM);
+        // detail kernels depend only on the parameters: computed and uploaded once
+        let dp = params.detail.unwrap_or_default();
+        let kf = kernel(dp.fine_sigma);
+        let half_sigma = ((dp.coarse_sigma.powi(2) - dp.fine_sigma.powi(2)).max(0.25)).sqrt() / 2.0;
+        let kc = kernel(half_sigma);
+        let (k_fine, k_coarse) = (
+            buf(d, "k_fine", 4 * 512, STORAGE),
+            buf(d, "k_coarse", 4 * 512, STORAGE),
+        );
+        ctx.queue
+            .write_buffer(&k_fine, 0, bytemuck::cast_slice(&kf[..kf.len().min(512)]));
+        ctx.queue
+            .write_buffer(&k_coarse, 0, bytemuck::cast_slice(&kc[..kc.len().min(512)]));
+        let kernel_radii = (kf.len().min(511) / 2, kc.len().min(511) / 2);
         Self {
             u_norm: ub("u_norm", 32),
             u_temp: ub("u_temp", 32),
@@ -214,8 +229,9 @@ impl GpuEnhancer {
                 ub("u_conv3", 16),
             ],
             u_detail: ub("u_detail", 32),
-            k_fine: buf(d, "k_fine", 4 * 512, STORAGE),
-            k_coarse: buf(d, "k_coarse", 4 * 512, STORAGE),
+            k_fine,
+            k_coarse,
+            kernel_radii,
             clahe_hist: None,
             clahe_luts: None,
             m,
@@ -546,16 +562,13 @@ impl GpuEnhancer {
         );
         // detail
         let (hw, hh) = (w.div_ceil(2), h.div_ceil(2));
-        let kf = kernel(dp.fine_sigma);
-        let half_sigma = ((dp.coarse_sigma.powi(2) - dp.fine_sigma.powi(2)).max(0.25)).sqrt() / 2.0;
-        let kc = kernel(half_sigma);
-        q.write_buffer(&self.k_fine, 0, bytemuck::cast_slice(&kf));
-        q.write_buffer(&self.k_coarse, 0, bytemuck::cast_slice(&kc));
+        // the kernels were uploaded once, in `new`
+        let (rf, rc) = self.kernel_radii;
         let conv = [
-            (w, h, kf.len() / 2, 0),
-            (w, h, kf.len() / 2, 1),
-            (hw, hh, kc.len() / 2, 0),
-            (hw, hh, kc.len() / 2, 1),
+            (w, h, rf, 0),
+            (w, h, rf, 1),
+            (hw, hh, rc, 0),
+            (hw, hh, rc, 1),
         ];
         for (u, (cw, ch, r, axis)) in self.u_conv.iter().zip(conv) {
             q.write_buffer(

@@ -91,18 +91,14 @@ pub struct FrameLoop {
 impl FrameLoop {
     /// A loop with these parameters on the CPU.
     pub fn new(params: PipelineParams) -> Self {
-        Self::build(
-            params,
-            Chain::Cpu(Box::new(Enhancer::new(PipelineParams::default().enhance))),
-            "cpu".into(),
-        )
+        let chain = Chain::Cpu(Box::new(Enhancer::new(params.enhance.clone())));
+        Self::build(params, chain, "cpu".into())
     }
 
     /// A loop on the requested backend; says which adapter it chose.
     pub fn with_backend(params: PipelineParams, backend: Backend) -> Result<Self, LoopError> {
-        let cpu = |p: PipelineParams| Ok(Self::new(p));
         match backend {
-            Backend::Cpu => cpu(params),
+            Backend::Cpu => Ok(Self::new(params)),
             Backend::Gpu | Backend::Auto => match fluoro_gpu::GpuContext::new() {
                 Ok(ctx) if backend == Backend::Gpu || !ctx.is_software() => {
                     let name = format!("gpu: {}", ctx.describe());
@@ -129,10 +125,6 @@ impl FrameLoop {
     }
 
     fn build(params: PipelineParams, enhancer: Chain, backend_name: String) -> Self {
-        let enhancer = match enhancer {
-            Chain::Cpu(_) => Chain::Cpu(Box::new(Enhancer::new(params.enhance.clone()))),
-            g => g,
-        };
         Self {
             enhancer,
             backend_name,
