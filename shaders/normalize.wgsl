@@ -25,6 +25,20 @@ struct Params {
 
 var<workgroup> sums: array<vec2<f32>, 256>;
 
+// Sums `sums` into sums[0] (every invocation of the workgroup must call it).
+fn tree_sum(li: u32) {
+    workgroupBarrier();
+    var stride = 128u;
+    loop {
+        if (stride == 0u) { break; }
+        if (li < stride) {
+            sums[li] = sums[li] + sums[li + stride];
+        }
+        workgroupBarrier();
+        stride = stride / 2u;
+    }
+}
+
 @compute @workgroup_size(256, 1, 1)
 fn transform(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
     let n = p.width * p.height;
@@ -41,16 +55,7 @@ fn transform(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invoc
         }
     }
     sums[li] = s;
-    workgroupBarrier();
-    var stride = 128u;
-    loop {
-        if (stride == 0u) { break; }
-        if (li < stride) {
-            sums[li] = sums[li] + sums[li + stride];
-        }
-        workgroupBarrier();
-        stride = stride / 2u;
-    }
+    tree_sum(li);
     if (li == 0u) {
         partial[wg.x] = sums[0];
     }
@@ -66,16 +71,7 @@ fn reduce(@builtin(local_invocation_index) li: u32) {
         i = i + 256u;
     }
     sums[li] = s;
-    workgroupBarrier();
-    var stride = 128u;
-    loop {
-        if (stride == 0u) { break; }
-        if (li < stride) {
-            sums[li] = sums[li] + sums[li + stride];
-        }
-        workgroupBarrier();
-        stride = stride / 2u;
-    }
+    tree_sum(li);
     if (li == 0u) {
         let t = sums[0];
         if (t.y > 0.0) { mean[0] = t.x / t.y; } else { mean[0] = 0.0; }

@@ -1,8 +1,6 @@
 //! Study metadata beyond the pixel layout: timing, geometry, shutter, LUTs, names.
 
-use crate::attrs::{
-    self, float, floats, in_functional_groups, int, items, lookup, string, strings,
-};
+use crate::attrs::{self, float, floats, in_functional_groups, items, lookup, string, strings};
 use crate::lut::{ModalityLut, VoiLut, WindowFunction};
 use dicom_core::Tag;
 use dicom_object::InMemDicomObject;
@@ -347,9 +345,4 @@ pub fn is_lossy_transfer_syntax(uid: &str) -> bool {
             | "1.2.840.10008.1.2.4.202"
             | "1.2.840.10008.1.2.4.203"
     )
-}
-
-/// Integer attribute convenience re-export for the study module.
-pub fn int_attr(obj: &InMemDicomObject, t: Tag) -> Option<i64> {
-    int(obj, t)
 }

@@ -2,7 +2,7 @@
 
 use crate::error::{DicomError, Result};
 use crate::lut::{ModalityLut, VoiLut};
-use crate::meta::{self, int_attr};
+use crate::meta;
 use crate::pixels::{PixelFormat, StoredFrame, native_frame};
 use crate::{attrs, jpeg12, rle, structure};
 use dicom_core::Tag;
@@ -512,7 +512,7 @@ fn describe(
             path: path.to_path_buf(),
             detail: "no (7FE0,0010) Pixel Data element".into(),
         })?;
-    let get_u = |t: Tag| int_attr(obj, t);
+    let get_u = |t: Tag| attrs::int(obj, t);
     let rows = get_u(tags::ROWS)
         .filter(|&v| v > 0)
         .ok_or_else(|| attr_err("Rows (0028,0010)", String::new()))? as usize;
