@@ -1,6 +1,7 @@
 //! `fluoro live`: the viewer's loop without the window. Plays a study at its recorded
-//! timing, or listens for a raw frame stream (TCP or stdin; format in
-//! `fluoro_pipeline::stream`), and reports arrival-to-overlay latency and dropped frames.
+//! timing, receives instances pushed over DICOM (C-STORE), or listens for a raw frame
+//! stream (TCP or stdin; format in `fluoro_pipeline::stream`), and reports
+//! arrival-to-overlay latency and dropped frames.
 //! `fluoro stream`: sends a study as a raw frame stream (a stand-in for a frame grabber).
 
 use crate::process::Backend;
@@ -8,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use fluoro_core::Frame;
 use fluoro_pipeline::live::{FrameSource, LiveLoop, PlaybackSource};
+use fluoro_pipeline::received::ReceivedSource;
 use fluoro_pipeline::stream::{Header, SampleType, StreamSource, write_frame};
 use fluoro_pipeline::{FrameLoop, PipelineParams};
 use std::io::Write;
@@ -17,8 +19,19 @@ use std::time::{Duration, Instant};
 /// Options of `fluoro live`.
 #[derive(Args, Debug)]
 pub struct LiveArgs {
-    /// The DICOM study to play (or use --listen / --stdin).
+    /// The DICOM study to play (or use --dicom-listen / --listen / --stdin).
     pub study: Option<PathBuf>,
+    /// Receive instances pushed with DICOM C-STORE (any storage SCU, e.g. DCMTK's
+    /// `storescu`) on this address, e.g. 127.0.0.1:11112. Bind to a non-loopback address
+    /// only on a trusted network.
+    #[arg(long, conflicts_with_all = ["study", "stdin", "listen"])]
+    pub dicom_listen: Option<String>,
+    /// Our AE title for --dicom-listen.
+    #[arg(long, default_value = "FLUORO")]
+    pub ae_title: String,
+    /// Where --dicom-listen keeps the received instances.
+    #[arg(long, default_value = "fluoro-received")]
+    pub store_dir: PathBuf,
     /// Listen for one raw frame stream on this address (e.g. 127.0.0.1:4000; port 0 picks a
     /// free one). Bind to a non-loopback address only on a trusted network.
     #[arg(long, conflicts_with_all = ["study", "stdin"])]
@@ -50,6 +63,7 @@ pub fn run(a: &LiveArgs) -> Result<()> {
     }
     let fl = FrameLoop::with_backend(PipelineParams::default(), a.backend.into())?;
     let backend = fl.backend().to_string();
+    let mut receiver = None;
     let (source, mask, mm): (Box<dyn FrameSource>, Frame<u8>, Option<f64>) =
         if let Some(path) = &a.study {
             let study = fluoro_dicom::Study::open(path)?;
@@ -60,6 +74,24 @@ pub fn run(a: &LiveArgs) -> Result<()> {
                 mask,
                 mm,
             )
+        } else if let Some(addr) = &a.dicom_listen {
+            let mut cfg = fluoro_scp::ScpConfig::new(&a.store_dir);
+            cfg.ae_title = a.ae_title.clone();
+            let scp = fluoro_scp::StoreScp::bind(addr, cfg)?;
+            eprintln!(
+                "DICOM receiver {} listening on {}, storing to {}",
+                a.ae_title,
+                scp.local_addr(),
+                a.store_dir.display()
+            );
+            let _ = std::io::stderr().flush();
+            let (tx, rx) = std::sync::mpsc::channel();
+            let handle = scp.spawn(tx);
+            let mut src = ReceivedSource::new(rx);
+            let wait = a.seconds.map(Duration::from_secs_f64);
+            let (mask, mm) = src.wait_first(wait).map_err(anyhow::Error::msg)?;
+            receiver = Some((handle, src.stop_handle(), src.status_handle()));
+            (Box::new(src), mask, mm)
         } else if let Some(addr) = &a.listen {
             let listener = std::net::TcpListener::bind(addr)
                 .with_context(|| format!("cannot listen on {addr}"))?;
@@ -98,7 +130,7 @@ pub fn run(a: &LiveArgs) -> Result<()> {
                 h.mm_per_px,
             )
         } else {
-            bail!("give a STUDY, --listen ADDR or --stdin");
+            bail!("give a STUDY, --dicom-listen ADDR, --listen ADDR or --stdin");
         };
     let live = LiveLoop::start(source, fl, mask, mm);
     let t0 = Instant::now();
@@ -107,6 +139,9 @@ pub fn run(a: &LiveArgs) -> Result<()> {
     loop {
         if a.seconds.is_some_and(|s| t0.elapsed().as_secs_f64() >= s) {
             live.stop();
+            if let Some((_, stop, _)) = &receiver {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
         }
         match live.results.try_take() {
             Some(r) => {
@@ -121,12 +156,28 @@ pub fn run(a: &LiveArgs) -> Result<()> {
         .join()
         .map_err(anyhow::Error::msg)
         .context("live loop")?;
+    let received = receiver.map(|(handle, _, status)| {
+        handle.stop();
+        status.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    });
     if a.json {
         println!(
             "{}",
-            serde_json::json!({"backend": backend, "report": rep, "shown": shown})
+            serde_json::json!({"backend": backend, "report": rep, "shown": shown, "received": received})
         );
     } else {
+        if let Some(r) = &received {
+            println!(
+                "received {} instances ({} refused, {} frames of superseded runs skipped){}",
+                r.instances,
+                r.refused,
+                r.frames_skipped,
+                r.problems
+                    .last()
+                    .map(|p| format!("; last problem: {p}"))
+                    .unwrap_or_default()
+            );
+        }
         println!(
             "{} frames arrived, {} processed, {} dropped, {shown} shown; latency arrival->overlay p50 {:.1} ms, p95 {:.1}, p99 {:.1}, max {:.1} ({backend}); last state {last_state}",
             rep.arrived,

@@ -7,6 +7,7 @@ mod info;
 mod live;
 mod preview;
 mod process;
+mod send;
 mod suite;
 mod synth;
 
@@ -71,6 +72,9 @@ enum Command {
     /// Send a study as a raw frame stream (the format of `fluoro live --listen`) at its
     /// recorded timing: a stand-in for a frame grabber.
     Stream(live::StreamArgs),
+    /// Push a study to a DICOM Storage SCP with C-STORE (`--per-frame`: one single-frame
+    /// instance per frame at the recorded timing, as a C-arm does).
+    Send(send::SendArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -96,6 +100,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Suite(args) => suite::run(&args),
         Command::Live(args) => live::run(&args),
         Command::Stream(args) => live::stream(&args),
+        Command::Send(args) => send::run(&args),
     }
 }
 

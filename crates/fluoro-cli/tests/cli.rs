@@ -467,3 +467,114 @@ fn a_raw_frame_stream_over_tcp_feeds_the_live_loop() {
         "{rest}"
     );
 }
+
+#[test]
+fn instances_pushed_by_storescu_feed_the_live_loop() {
+    use std::io::{BufRead, BufReader};
+    let have = std::process::Command::new("storescu")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !have {
+        assert!(
+            std::env::var("FLUORO_REQUIRE_DCMTK").is_err(),
+            "storescu missing but FLUORO_REQUIRE_DCMTK is set"
+        );
+        eprintln!("storescu not installed: DICOM push to `fluoro live` not checked");
+        return;
+    }
+    let store = tmp("received");
+    let mut live = fluoro()
+        .args([
+            "live",
+            "--dicom-listen",
+            "127.0.0.1:0",
+            "--seconds",
+            "3",
+            "--json",
+        ])
+        .arg("--store-dir")
+        .arg(&store)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(live.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    let port = line
+        .split("listening on ")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .and_then(|a| a.rsplit(':').next())
+        .unwrap_or_else(|| panic!("unexpected: {line}"))
+        .to_string();
+    // the second study has another size: refused for this session, the first plays on
+    let sent = std::process::Command::new("storescu")
+        .args(["-aec", "FLUORO", "127.0.0.1", &port])
+        .arg(fixtures().join("ap-short-128.dcm"))
+        .arg(fixtures().join("clo-cross-256.dcm"))
+        .output()
+        .unwrap();
+    assert!(sent.status.success(), "{sent:?}");
+    let out = live.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["received"]["instances"], 1, "{v}");
+    assert_eq!(v["received"]["refused"], 1, "{v}");
+    assert_eq!(v["report"]["arrived"], 6, "{v}");
+    assert!(v["report"]["processed"].as_u64().unwrap() >= 1, "{v}");
+    // both instances were kept on disk, as sent
+    assert_eq!(std::fs::read_dir(&store).unwrap().count(), 2);
+}
+
+#[test]
+fn a_c_arm_pushing_single_frames_feeds_the_live_loop() {
+    use std::io::{BufRead, BufReader};
+    let store = tmp("per-frame");
+    let mut live = fluoro()
+        .args(["live", "--dicom-listen", "127.0.0.1:0", "--seconds", "2", "--json"])
+        .arg("--store-dir")
+        .arg(&store)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(live.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    let addr = line
+        .split("listening on ")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .unwrap_or_else(|| panic!("unexpected: {line}"))
+        .to_string();
+    let sent = fluoro()
+        .arg("send")
+        .arg(fixtures().join("ap-short-128.dcm"))
+        .args(["--to", &addr, "--per-frame"])
+        .output()
+        .unwrap();
+    assert!(sent.status.success(), "{sent:?}");
+    let out = live.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // six single-frame instances: each shown, or superseded by a newer one and counted
+    assert_eq!(v["received"]["instances"], 6, "{v}");
+    let (arrived, skipped) = (
+        v["report"]["arrived"].as_u64().unwrap(),
+        v["received"]["frames_skipped"].as_u64().unwrap(),
+    );
+    assert_eq!(arrived + skipped, 6, "{v}");
+    assert!(v["report"]["processed"].as_u64().unwrap() >= 1, "{v}");
+    assert_eq!(std::fs::read_dir(&store).unwrap().count(), 6);
+    // a sender aimed at nothing fails with a message, not a hang
+    let bad = fluoro()
+        .arg("send")
+        .arg(fixtures().join("ap-short-128.dcm"))
+        .args(["--to", "127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("127.0.0.1:1"));
+}

@@ -8,6 +8,7 @@ pub mod font;
 pub mod frame_loop;
 pub mod live;
 pub mod overlay;
+pub mod received;
 pub mod source;
 pub mod stats;
 pub mod stream;

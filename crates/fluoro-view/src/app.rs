@@ -5,8 +5,10 @@ use eframe::egui::{
     self, Color32, ColorImage, Key, RichText, TextureHandle, TextureOptions, ViewportCommand,
 };
 use fluoro_analysis::Plan;
+use fluoro_core::Frame;
 use fluoro_core::record::SafetyState;
 use fluoro_pipeline::live::{Controls, LiveLoop, LiveResult, PlaybackSource};
+use fluoro_pipeline::received::{ReceivedSource, ReceiverStatus};
 use fluoro_pipeline::{Backend, FrameLoop, PipelineParams};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -19,6 +21,13 @@ pub enum Source {
     Study(Box<fluoro_dicom::Study>),
     /// A raw frame stream (reader, peer name).
     Stream(Box<dyn std::io::Read + Send>, String),
+    /// Instances pushed by DICOM C-STORE; the first has already arrived.
+    Received(
+        Box<ReceivedSource>,
+        Frame<u8>,
+        Option<f64>,
+        fluoro_scp::ScpHandle,
+    ),
 }
 
 /// The viewer state.
@@ -43,6 +52,12 @@ pub struct Viewer {
     plan_pending: Option<[f64; 2]>,
     plan_mode: bool,
     image_size: [usize; 2],
+    /// The DICOM receiver (kept alive while the window is open) and its counters.
+    receiver: Option<(
+        fluoro_scp::ScpHandle,
+        Arc<AtomicBool>,
+        Arc<Mutex<ReceiverStatus>>,
+    )>,
 }
 
 impl Viewer {
@@ -66,7 +81,20 @@ impl Viewer {
             Arc::new(AtomicBool::new(false)),
             Arc::new(AtomicBool::new(false)),
         );
+        let mut receiver = None;
         let (live, frames, image_size, speed, paused, step) = match source {
+            Source::Received(src, mask, mm, handle) => {
+                let image_size = [mask.width(), mask.height()];
+                receiver = Some((handle, src.stop_handle(), src.status_handle()));
+                (
+                    LiveLoop::start_with_controls(src, fl, mask, mm, controls.clone()),
+                    0,
+                    image_size,
+                    speed,
+                    paused,
+                    step,
+                )
+            }
             Source::Study(study) => {
                 let study = *study;
                 let mask = study.shutter_mask();
@@ -133,6 +161,7 @@ impl Viewer {
             plan_pending: None,
             plan_mode: false,
             image_size,
+            receiver,
         })
     }
 
@@ -294,6 +323,15 @@ impl eframe::App for Viewer {
                     if self.paused.load(Ordering::Relaxed) { "paused" } else { "playing" },
                     self.backend
                 ));
+                if let Some((_, _, status)) = &self.receiver
+                    && let Ok(st) = status.lock()
+                {
+                    ui.label(format!(
+                        "| received {} (refused {}, skipped {})",
+                        st.instances, st.refused, st.frames_skipped
+                    ))
+                    .on_hover_text(st.problems.join("\n"));
+                }
             });
         });
         egui::Panel::right("guidance").show(ui, |ui| {
@@ -441,6 +479,9 @@ impl eframe::App for Viewer {
     fn on_exit(&mut self) {
         if let Some(live) = self.live.take() {
             live.stop();
+            if let Some((_, stop, _)) = &self.receiver {
+                stop.store(true, Ordering::Relaxed);
+            }
             self.paused.store(false, Ordering::Relaxed);
             let _ = live.join();
         }

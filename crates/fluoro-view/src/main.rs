@@ -1,7 +1,7 @@
-//! `fluoro-view`: the live viewer at the table. Frames are played (or, later, received)
-//! through the live loop; the window shows the newest processed frame with the guidance
-//! overlay, the tip-to-VILL distance and state in large type, and controls for playback,
-//! window/level, overlay layers and the plan.
+//! `fluoro-view`: the live viewer at the table. Frames are played, received over DICOM
+//! (C-STORE) or read from a raw stream, through the live loop; the window shows the newest
+//! processed frame with the guidance overlay, the tip-to-VILL distance and state in large
+//! type, and controls for playback, window/level, overlay layers and the plan.
 
 mod app;
 
@@ -13,9 +13,20 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(name = "fluoro-view", version, about)]
 struct Args {
-    /// The DICOM study to play (or --listen for a live raw frame stream).
-    #[arg(required_unless_present = "listen")]
+    /// The DICOM study to play (or --dicom-listen / --listen for live input).
+    #[arg(required_unless_present_any = ["listen", "dicom_listen"])]
     study: Option<PathBuf>,
+    /// Receive instances pushed with DICOM C-STORE (e.g. from the C-arm or DCMTK's
+    /// `storescu`) on this address, e.g. 127.0.0.1:11112. The window opens when the first
+    /// instance has arrived. Bind to a non-loopback address only on a trusted network.
+    #[arg(long, conflicts_with_all = ["study", "listen"])]
+    dicom_listen: Option<String>,
+    /// Our AE title for --dicom-listen.
+    #[arg(long, default_value = "FLUORO")]
+    ae_title: String,
+    /// Where --dicom-listen keeps the received instances.
+    #[arg(long, default_value = "fluoro-received")]
+    store_dir: PathBuf,
     /// Listen for a raw frame stream (format: `fluoro live --help`, README) on this address,
     /// e.g. 127.0.0.1:4000. Bind to a non-loopback address only on a trusted network.
     #[arg(long, conflicts_with = "study")]
@@ -69,6 +80,28 @@ fn run() -> Result<()> {
         BackendArg::Auto => fluoro_pipeline::Backend::Auto,
     };
     let (source, title) = match (&a.study, &a.listen) {
+        (None, None) if a.dicom_listen.is_some() => {
+            let addr = a.dicom_listen.as_deref().unwrap_or_default();
+            let mut cfg = fluoro_scp::ScpConfig::new(&a.store_dir);
+            cfg.ae_title = a.ae_title.clone();
+            let scp = fluoro_scp::StoreScp::bind(addr, cfg)?;
+            let local = scp.local_addr();
+            eprintln!(
+                "DICOM receiver {} listening on {local}, storing to {}; waiting for the first instance",
+                a.ae_title,
+                a.store_dir.display()
+            );
+            let (tx, rx) = std::sync::mpsc::channel();
+            let handle = scp.spawn(tx);
+            let mut src = fluoro_pipeline::received::ReceivedSource::new(rx);
+            let (mask, mm) = src
+                .wait_first(a.exit_after.map(std::time::Duration::from_secs_f64))
+                .map_err(anyhow::Error::msg)?;
+            (
+                app::Source::Received(Box::new(src), mask, mm, handle),
+                format!("fluoro-view - DICOM receiver {} on {local}", a.ae_title),
+            )
+        }
         (Some(path), _) => (
             app::Source::Study(Box::new(fluoro_dicom::Study::open(path)?)),
             format!("fluoro-view - {}", path.display()),
@@ -90,7 +123,7 @@ fn run() -> Result<()> {
                 format!("fluoro-view - live from {peer}"),
             )
         }
-        (None, None) => bail!("give a STUDY or --listen ADDR"),
+        (None, None) => bail!("give a STUDY, --dicom-listen ADDR or --listen ADDR"),
     };
     let viewer = app::Viewer::new(
         source,
