@@ -468,9 +468,38 @@ fn a_raw_frame_stream_over_tcp_feeds_the_live_loop() {
     );
 }
 
+/// Starts `fluoro live --dicom-listen` on a free port; returns it and the address it bound.
+fn dicom_live(store: &std::path::Path, seconds: &str) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut live = fluoro()
+        .args([
+            "live",
+            "--dicom-listen",
+            "127.0.0.1:0",
+            "--json",
+            "--seconds",
+            seconds,
+        ])
+        .arg("--store-dir")
+        .arg(store)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(live.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    let addr = line
+        .split("listening on ")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .unwrap_or_else(|| panic!("unexpected: {line}"))
+        .to_string();
+    (live, addr)
+}
+
 #[test]
 fn instances_pushed_by_storescu_feed_the_live_loop() {
-    use std::io::{BufRead, BufReader};
     let have = std::process::Command::new("storescu")
         .arg("--version")
         .output()
@@ -484,31 +513,8 @@ fn instances_pushed_by_storescu_feed_the_live_loop() {
         return;
     }
     let store = tmp("received");
-    let mut live = fluoro()
-        .args([
-            "live",
-            "--dicom-listen",
-            "127.0.0.1:0",
-            "--seconds",
-            "3",
-            "--json",
-        ])
-        .arg("--store-dir")
-        .arg(&store)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(live.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    let port = line
-        .split("listening on ")
-        .nth(1)
-        .and_then(|r| r.split(',').next())
-        .and_then(|a| a.rsplit(':').next())
-        .unwrap_or_else(|| panic!("unexpected: {line}"))
-        .to_string();
+    let (live, addr) = dicom_live(&store, "3");
+    let port = addr.rsplit(':').next().unwrap().to_string();
     // the second study has another size: refused for this session, the first plays on
     let sent = std::process::Command::new("storescu")
         .args(["-aec", "FLUORO", "127.0.0.1", &port])
@@ -530,25 +536,8 @@ fn instances_pushed_by_storescu_feed_the_live_loop() {
 
 #[test]
 fn a_c_arm_pushing_single_frames_feeds_the_live_loop() {
-    use std::io::{BufRead, BufReader};
     let store = tmp("per-frame");
-    let mut live = fluoro()
-        .args(["live", "--dicom-listen", "127.0.0.1:0", "--seconds", "2", "--json"])
-        .arg("--store-dir")
-        .arg(&store)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(live.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    let addr = line
-        .split("listening on ")
-        .nth(1)
-        .and_then(|r| r.split(',').next())
-        .unwrap_or_else(|| panic!("unexpected: {line}"))
-        .to_string();
+    let (live, addr) = dicom_live(&store, "2");
     let sent = fluoro()
         .arg("send")
         .arg(fixtures().join("ap-short-128.dcm"))

@@ -124,10 +124,13 @@ fn a_dicom_rs_client_stores_a_study_byte_for_byte() {
     scp.stop();
 }
 
-#[test]
-fn an_interrupted_transfer_leaves_no_file_and_the_receiver_goes_on() {
-    let (scp, rx, dir) = start("interrupted");
-    let body = data_set(&repo_file("fixtures/ap-short-128.dcm"));
+/// A raw dicom-rs association with a C-STORE command already sent (the data is up to the
+/// test, so it can misbehave).
+fn raw_store_begin(
+    scp: &ScpHandle,
+    message_id: u16,
+    uid: &str,
+) -> (dicom_ul::ClientAssociation<std::net::TcpStream>, u8) {
     let mut a = ClientAssociationOptions::new()
         .with_presentation_context(XA, vec![EXPLICIT_LE])
         .establish(scp.local_addr())
@@ -138,10 +141,18 @@ fn an_interrupted_transfer_leaves_no_file_and_the_receiver_goes_on() {
             presentation_context_id: pc,
             value_type: PDataValueType::Command,
             is_last: true,
-            data: store_command(1, XA, "1.2.826.0.1.99.3"),
+            data: store_command(message_id, XA, uid),
         }],
     })
     .unwrap();
+    (a, pc)
+}
+
+#[test]
+fn an_interrupted_transfer_leaves_no_file_and_the_receiver_goes_on() {
+    let (scp, rx, dir) = start("interrupted");
+    let body = data_set(&repo_file("fixtures/ap-short-128.dcm"));
+    let (mut a, pc) = raw_store_begin(&scp, 1, "1.2.826.0.1.99.3");
     a.send(&Pdu::PData {
         data: vec![PDataValue {
             presentation_context_id: pc,
@@ -172,20 +183,7 @@ fn an_interrupted_transfer_leaves_no_file_and_the_receiver_goes_on() {
     assert!(msg.contains("negotiation failed"), "{msg}");
 
     // and the next sender is served
-    let mut a = ClientAssociationOptions::new()
-        .with_presentation_context(XA, vec![EXPLICIT_LE])
-        .establish(scp.local_addr())
-        .unwrap();
-    let pc = a.presentation_contexts()[0].id;
-    a.send(&Pdu::PData {
-        data: vec![PDataValue {
-            presentation_context_id: pc,
-            value_type: PDataValueType::Command,
-            is_last: true,
-            data: store_command(2, XA, "1.2.826.0.1.99.4"),
-        }],
-    })
-    .unwrap();
+    let (mut a, pc) = raw_store_begin(&scp, 2, "1.2.826.0.1.99.4");
     {
         let mut w = a.send_pdata(pc);
         w.write_all(&body).unwrap();
