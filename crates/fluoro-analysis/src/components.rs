@@ -1,20 +1,22 @@
-//! Connected components of a binary mask, with the moments a line detector needs.
+//! Connected components of a binary mask, with the moments a line detector needs. The
+//! labelling keeps its buffers between frames ([`Components`]), so the steady state of the
+//! live loop does not allocate.
 
 use fluoro_core::Frame;
 
-/// One 8-connected component.
-#[derive(Clone, Debug)]
-pub struct Component {
+/// One 8-connected component (a view into [`Components`] or any pixel list).
+#[derive(Clone, Copy, Debug)]
+pub struct Component<'a> {
     /// Pixel coordinates `(x, y)`.
-    pub pixels: Vec<(u32, u32)>,
+    pub pixels: &'a [(u32, u32)],
 }
 
-impl Component {
+impl Component<'_> {
     /// Principal axis of the (optionally weighted) pixels: centroid, unit direction,
     /// standard deviation along and across the axis.
     pub fn principal_axis(&self, weight: impl Fn(u32, u32) -> f64) -> Option<Axis> {
         let (mut sw, mut sx, mut sy) = (0.0, 0.0, 0.0);
-        for &(x, y) in &self.pixels {
+        for &(x, y) in self.pixels {
             let w = weight(x, y);
             sw += w;
             sx += w * f64::from(x);
@@ -25,7 +27,7 @@ impl Component {
         }
         let (cx, cy) = (sx / sw, sy / sw);
         let (mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0);
-        for &(x, y) in &self.pixels {
+        for &(x, y) in self.pixels {
             let w = weight(x, y);
             let (dx, dy) = (f64::from(x) - cx, f64::from(y) - cy);
             sxx += w * dx * dx;
@@ -60,46 +62,87 @@ pub struct Axis {
     pub sd_across: f64,
 }
 
-/// Labels the 8-connected components of `mask != 0`, returning those with at least
-/// `min_pixels` pixels. `labels` is scratch (resized to the mask).
-pub fn components(mask: &Frame<u8>, min_pixels: usize, labels: &mut Vec<u32>) -> Vec<Component> {
-    let (w, h) = mask.size();
-    labels.clear();
-    labels.resize(w * h, 0);
-    let mut out = Vec::new();
-    let mut stack = Vec::new();
-    let mut next = 1u32;
-    for y0 in 0..h {
-        for x0 in 0..w {
-            if mask.get(x0, y0) == 0 || labels[y0 * w + x0] != 0 {
-                continue;
-            }
-            let mut pixels = Vec::new();
-            labels[y0 * w + x0] = next;
-            stack.push((x0 as u32, y0 as u32));
-            while let Some((x, y)) = stack.pop() {
-                pixels.push((x, y));
-                for dy in -1i64..=1 {
-                    for dx in -1i64..=1 {
-                        let (nx, ny) = (x as i64 + dx, y as i64 + dy);
-                        if nx < 0 || ny < 0 || nx >= w as i64 || ny >= h as i64 {
-                            continue;
-                        }
-                        let i = ny as usize * w + nx as usize;
-                        if mask.data()[i] != 0 && labels[i] == 0 {
-                            labels[i] = next;
-                            stack.push((nx as u32, ny as u32));
+/// The 8-connected components of a mask, with the labelling buffers kept for the next call.
+#[derive(Debug, Default)]
+pub struct Components {
+    labels: Vec<u32>,
+    stack: Vec<(u32, u32)>,
+    pixels: Vec<(u32, u32)>,
+    spans: Vec<(usize, usize)>,
+}
+
+impl Components {
+    /// Labels the components of `mask != 0`, keeping those with at least `min_pixels`
+    /// pixels (they replace the previous call's).
+    pub fn label(&mut self, mask: &Frame<u8>, min_pixels: usize) {
+        let (w, h) = mask.size();
+        let Self {
+            labels,
+            stack,
+            pixels,
+            spans,
+        } = self;
+        labels.clear();
+        labels.resize(w * h, 0);
+        pixels.clear();
+        spans.clear();
+        let mut next = 1u32;
+        for y0 in 0..h {
+            for x0 in 0..w {
+                if mask.get(x0, y0) == 0 || labels[y0 * w + x0] != 0 {
+                    continue;
+                }
+                let start = pixels.len();
+                labels[y0 * w + x0] = next;
+                stack.push((x0 as u32, y0 as u32));
+                while let Some((x, y)) = stack.pop() {
+                    pixels.push((x, y));
+                    for dy in -1i64..=1 {
+                        for dx in -1i64..=1 {
+                            let (nx, ny) = (x as i64 + dx, y as i64 + dy);
+                            if nx < 0 || ny < 0 || nx >= w as i64 || ny >= h as i64 {
+                                continue;
+                            }
+                            let i = ny as usize * w + nx as usize;
+                            if mask.data()[i] != 0 && labels[i] == 0 {
+                                labels[i] = next;
+                                stack.push((nx as u32, ny as u32));
+                            }
                         }
                     }
                 }
-            }
-            next += 1;
-            if pixels.len() >= min_pixels {
-                out.push(Component { pixels });
+                next += 1;
+                if pixels.len() - start >= min_pixels {
+                    spans.push((start, pixels.len()));
+                } else {
+                    pixels.truncate(start);
+                }
             }
         }
     }
-    out
+
+    /// Number of components kept.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// True when none was kept.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Component `i`.
+    pub fn get(&self, i: usize) -> Component<'_> {
+        let (a, b) = self.spans[i];
+        Component {
+            pixels: &self.pixels[a..b],
+        }
+    }
+
+    /// The components in labelling order.
+    pub fn iter(&self) -> impl Iterator<Item = Component<'_>> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
 }
 
 #[cfg(test)]
@@ -111,9 +154,14 @@ mod tests {
         let m = Frame::from_fn(50, 50, |x, y| {
             u8::from((x as i64 - y as i64).abs() <= 1 && x > 5 && x < 45)
         });
-        let c = components(&m, 5, &mut Vec::new());
+        let mut c = Components::default();
+        // a second blob below the size limit is dropped, and a second call reuses the buffers
+        let mut m2 = m.clone();
+        m2.set(48, 2, 1);
+        c.label(&m2, 5);
+        c.label(&m, 5);
         assert_eq!(c.len(), 1);
-        let a = c[0].principal_axis(|_, _| 1.0).unwrap();
+        let a = c.get(0).principal_axis(|_, _| 1.0).unwrap();
         assert!(
             (a.dir[0].abs() - a.dir[1].abs()).abs() < 0.02,
             "{:?}",

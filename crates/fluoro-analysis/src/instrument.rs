@@ -9,7 +9,7 @@
 //! 3. Axis by weighted PCA; the tip is the end away from the field edge, located to a
 //!    fraction of a pixel by the half-level crossing of a profile along the axis.
 
-use crate::components::{Component, components};
+use crate::components::{Component, Components};
 use fluoro_core::Frame;
 use fluoro_enhance::gaussian::{LargeBlurScratch, blur, blur_large, kernel};
 use fluoro_enhance::quality::{dark_end_position, profile};
@@ -81,7 +81,8 @@ pub struct InstrumentDetector {
     tmp: Frame<f32>,
     response: Frame<f32>,
     binary: Frame<u8>,
-    labels: Vec<u32>,
+    comps: Components,
+    strong: Vec<(u32, u32)>,
     fine_kernel: Vec<f32>,
     large: LargeBlurScratch,
     mm_per_px: Option<f64>,
@@ -176,34 +177,43 @@ impl InstrumentDetector {
                 }
             });
         let min_len = p.min_length_frac as f64 * size;
-        let comps = components(&self.binary, (min_len as usize).max(8), &mut self.labels);
+        // buffers taken out for the loop and put back: no allocation per frame
+        let (mut comps, mut strong) = (
+            std::mem::take(&mut self.comps),
+            std::mem::take(&mut self.strong),
+        );
+        comps.label(&self.binary, (min_len as usize).max(8));
         let mut best: Option<(f64, Detection)> = None;
-        for c in &comps {
-            if let Some(d) = self.evaluate(c, f, mask, thr, min_len, size)
+        for c in comps.iter() {
+            if let Some(d) = self.evaluate(c, f, mask, thr, min_len, size, &mut strong)
                 && best.as_ref().is_none_or(|(m, _)| d.0 > *m)
             {
                 best = Some(d);
             }
         }
+        (self.comps, self.strong) = (comps, strong);
         best.map(|(_, d)| d)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn evaluate(
         &self,
-        c: &Component,
+        c: Component<'_>,
         f: &Frame<f32>,
         mask: &Frame<u8>,
         thr: f32,
         min_len: f64,
         size: f64,
+        strong: &mut Vec<(u32, u32)>,
     ) -> Option<(f64, Detection)> {
         let r = &self.response;
-        let strong: Vec<(u32, u32)> = c
-            .pixels
-            .iter()
-            .copied()
-            .filter(|&(x, y)| r.get(x as usize, y as usize) > thr)
-            .collect();
+        strong.clear();
+        strong.extend(
+            c.pixels
+                .iter()
+                .copied()
+                .filter(|&(x, y)| r.get(x as usize, y as usize) > thr),
+        );
         if (strong.len() as f64) < min_len {
             return None;
         }
@@ -216,7 +226,7 @@ impl InstrumentDetector {
         }
         let dir = axis.dir;
         let (mut tmin, mut tmax) = (f64::MAX, f64::MIN);
-        for &(x, y) in &core.pixels {
+        for &(x, y) in core.pixels {
             let (dx, dy) = (f64::from(x) - axis.centre[0], f64::from(y) - axis.centre[1]);
             if (dx * dir[1] - dy * dir[0]).abs() > 3.0 * axis.sd_across.max(1.0) {
                 continue;

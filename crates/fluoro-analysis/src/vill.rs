@@ -53,7 +53,8 @@ pub struct VillDetector {
     bg: Frame<f32>,
     large: fluoro_enhance::gaussian::LargeBlurScratch,
     roi: Frame<u8>,
-    labels: Vec<u32>,
+    comps: crate::components::Components,
+    scored: Vec<(f64, [f64; 2])>,
     confident: bool,
 }
 
@@ -234,17 +235,15 @@ impl VillDetector {
                     .set(xx, yy, u8::from(inside && dark && !is_thin && !near_shaft));
             }
         }
-        let comps = crate::components::components(
-            &self.roi,
-            (4.0 / (mm * mm)).max(6.0) as usize,
-            &mut self.labels,
-        );
+        self.comps
+            .label(&self.roi, (4.0 / (mm * mm)).max(6.0) as usize);
+        let comps = &self.comps;
         let near = 10.0 / mm;
         // per side of the axis line, the component with the most pixels near the centre
         let mut best: [Option<(usize, usize)>; 2] = [None, None];
         for (ci, comp) in comps.iter().enumerate() {
             let (mut side_sum, mut n_near) = (0.0, 0usize);
-            for &(xx, yy) in &comp.pixels {
+            for &(xx, yy) in comp.pixels {
                 let p = [f64::from(xx) + x0 as f64, f64::from(yy) + y0 as f64];
                 side_sum += (p[0] - sh.tip[0]) * c[0] + (p[1] - sh.tip[1]) * c[1];
                 let (qx, qy) = (p[0] - centre[0], p[1] - centre[1]);
@@ -258,16 +257,14 @@ impl VillDetector {
         let (Some((ua, _)), Some((la, _))) = (best[0], best[1]) else {
             return None;
         };
-        let corner = |comp: &crate::components::Component, sign: f64| -> [f64; 2] {
-            let mut scored: Vec<(f64, [f64; 2])> = comp
-                .pixels
-                .iter()
-                .map(|&(xx, yy)| {
-                    let p = [f64::from(xx) + x0 as f64, f64::from(yy) + y0 as f64];
-                    let (px, py) = (p[0] - centre[0], p[1] - centre[1]);
-                    (px * v[0] + py * v[1] + sign * (px * c[0] + py * c[1]), p)
-                })
-                .collect();
+        let scored = &mut self.scored;
+        let mut corner = |comp: crate::components::Component<'_>, sign: f64| -> [f64; 2] {
+            scored.clear();
+            scored.extend(comp.pixels.iter().map(|&(xx, yy)| {
+                let p = [f64::from(xx) + x0 as f64, f64::from(yy) + y0 as f64];
+                let (px, py) = (p[0] - centre[0], p[1] - centre[1]);
+                (px * v[0] + py * v[1] + sign * (px * c[0] + py * c[1]), p)
+            }));
             scored.sort_by(|a, b| b.0.total_cmp(&a.0));
             let k = (scored.len() / 100).clamp(1, 8);
             let (sx, sy) = scored[..k]
@@ -275,8 +272,8 @@ impl VillDetector {
                 .fold((0.0, 0.0), |(a, b), (_, p)| (a + p[0], b + p[1]));
             [sx / k as f64, sy / k as f64]
         };
-        let p0 = corner(&comps[ua], 1.0);
-        let p1 = corner(&comps[la], -1.0);
+        let p0 = corner(comps.get(ua), 1.0);
+        let p1 = corner(comps.get(la), -1.0);
         Some(if p0[1] <= p1[1] { [p0, p1] } else { [p1, p0] })
     }
 
@@ -293,9 +290,15 @@ impl VillDetector {
             return None;
         }
         let med = |sel: &dyn Fn(&Vill) -> f64| {
-            let mut v: Vec<f64> = self.history.iter().map(sel).collect();
+            // the history is short (VillParams::history); a stack buffer avoids allocating
+            let mut buf = [0f64; 64];
+            let n = self.history.len().min(buf.len());
+            for (b, l) in buf.iter_mut().zip(self.history.iter().rev()) {
+                *b = sel(l);
+            }
+            let v = &mut buf[..n];
             v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
+            v[n / 2]
         };
         Some([
             [med(&|l| l[0][0]), med(&|l| l[0][1])],

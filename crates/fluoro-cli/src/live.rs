@@ -134,7 +134,7 @@ pub fn run(a: &LiveArgs) -> Result<()> {
         };
     let live = LiveLoop::start(source, fl, mask, mm);
     let t0 = Instant::now();
-    let (mut shown, mut last_state) = (0u64, String::from("-"));
+    let (mut shown, mut last_state) = (0u64, "-");
     // the "display": takes the newest result as it comes
     loop {
         if a.seconds.is_some_and(|s| t0.elapsed().as_secs_f64() >= s) {
@@ -146,7 +146,8 @@ pub fn run(a: &LiveArgs) -> Result<()> {
         match live.results.try_take() {
             Some(r) => {
                 shown += 1;
-                last_state = r.analysis.guidance.state.as_str().to_string();
+                last_state = r.analysis.guidance.state.as_str();
+                live.recycle(r);
             }
             None if live.finished() => break,
             None => std::thread::sleep(Duration::from_millis(5)),

@@ -6,6 +6,7 @@
 
 use crate::border::reflect101;
 use crate::fastmath::exp_neg;
+use crate::par::{par_chunks_with, zeroed};
 use fluoro_core::Frame;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -35,6 +36,8 @@ impl Default for BilateralParams {
 #[derive(Debug, Default)]
 pub struct BilateralScratch {
     padded: Vec<f32>,
+    offsets: Vec<(usize, usize, f32)>,
+    rows: Vec<(Vec<f32>, Vec<f32>)>,
 }
 
 /// Filters `src` into `dst`.
@@ -62,21 +65,33 @@ pub fn bilateral(
                 prow[r + w + i] = row[reflect101((w + i) as isize, w)];
             }
         });
-    let padded = &scratch.padded;
     let inv_2s2 = 1.0 / (2.0 * p.sigma_space * p.sigma_space);
     let range_c = 1.0 / (2.0 * p.sigma_range * p.sigma_range);
-    let offsets: Vec<(usize, usize, f32)> = (0..=2 * r)
-        .flat_map(|dy| (0..=2 * r).map(move |dx| (dy, dx)))
-        .filter_map(|(dy, dx)| {
-            let (fy, fx) = (dy as f32 - r as f32, dx as f32 - r as f32);
-            let d2 = fx * fx + fy * fy;
-            // OpenCV uses a round window of radius r
-            (d2 <= (r * r) as f32 + 1e-3).then_some((dy, dx, (-d2 * inv_2s2).exp()))
-        })
-        .collect();
-    dst.data_mut().par_chunks_mut(w).enumerate().for_each_init(
-        || (vec![0f32; w], vec![0f32; w]),
-        |(num, den), (y, out)| bilateral_row(padded, pw, r, y, &offsets, range_c, num, den, out),
+    let BilateralScratch {
+        padded,
+        offsets,
+        rows,
+    } = scratch;
+    offsets.clear();
+    offsets.extend(
+        (0..=2 * r)
+            .flat_map(|dy| (0..=2 * r).map(move |dx| (dy, dx)))
+            .filter_map(|(dy, dx)| {
+                let (fy, fx) = (dy as f32 - r as f32, dx as f32 - r as f32);
+                let d2 = fx * fx + fy * fy;
+                // OpenCV uses a round window of radius r
+                (d2 <= (r * r) as f32 + 1e-3).then_some((dy, dx, (-d2 * inv_2s2).exp()))
+            }),
+    );
+    let (padded, offsets) = (&*padded, &*offsets);
+    par_chunks_with(
+        dst.data_mut(),
+        w,
+        rows,
+        |y, out, (num, den): &mut (Vec<f32>, Vec<f32>)| {
+            let (num, den) = (zeroed(num, w), zeroed(den, w));
+            bilateral_row(padded, pw, r, y, offsets, range_c, num, den, out)
+        },
     );
 }
 

@@ -5,6 +5,7 @@
 //! interpolation between the four nearest tile mappings. Pixels outside the shutter mask
 //! never enter a histogram.
 
+use crate::par::{par_chunks_with, zeroed};
 use fluoro_core::Frame;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -37,6 +38,7 @@ impl Default for ClaheParams {
 #[derive(Debug, Default)]
 pub struct ClaheScratch {
     luts: Vec<f32>,
+    tile_hists: Vec<(Vec<u32>, Vec<f32>)>,
     col_tiles: Vec<(u32, u32)>,
     col_weight: Vec<f32>,
 }
@@ -63,10 +65,16 @@ pub fn clahe(
     let (tw, th) = (w.div_ceil(tx), h.div_ceil(ty));
     let scale = bins as f32 / (hi - lo);
     scratch.luts.resize(tx * ty * bins, 0.0);
-    scratch.luts.par_chunks_mut(bins).enumerate().for_each_init(
-        || (vec![0u32; bins], vec![0f32; bins]),
-        |(hist, fhist), (t, lut)| {
-            hist.fill(0);
+    let ClaheScratch {
+        luts, tile_hists, ..
+    } = scratch;
+    par_chunks_with(
+        luts,
+        bins,
+        tile_hists,
+        |t, lut, (hist, fhist): &mut (Vec<u32>, Vec<f32>)| {
+            let hist = zeroed(hist, bins);
+            let fhist = zeroed(fhist, bins);
             let (bx, by) = (t % tx, t / tx);
             let mut count = 0u32;
             for y in by * th..((by + 1) * th).min(h) {

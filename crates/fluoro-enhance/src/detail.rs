@@ -4,6 +4,7 @@
 //! sharpens instrument edges, the coarse band lifts lamina contours, and the base is kept.
 
 use crate::gaussian::{blur, kernel};
+use crate::par::{par_chunks_with, zeroed};
 use fluoro_core::Frame;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -40,6 +41,7 @@ pub struct DetailScratch {
     half_blur: Frame<f32>,
     tmp: Frame<f32>,
     kernels: Option<(f32, f32, Vec<f32>, Vec<f32>)>,
+    rows: Vec<Vec<f32>>,
 }
 
 /// Enhances `src` into `dst`.
@@ -85,9 +87,12 @@ pub fn enhance_detail(
         });
     blur(&s.half, kc, &mut s.tmp, &mut s.half_blur);
     let coarse = &s.half_blur;
-    dst.data_mut().par_chunks_mut(w).enumerate().for_each_init(
-        || vec![0f32; hw],
-        |half, (y, o)| {
+    par_chunks_with(
+        dst.data_mut(),
+        w,
+        &mut s.rows,
+        |y, o, half: &mut Vec<f32>| {
+            let half = zeroed(half, hw);
             // half-res sample centres sit at 2i + 0.5 in full-res coordinates
             let fy = ((y as f32 - 0.5) / 2.0).clamp(0.0, (hh - 1) as f32);
             let y0 = fy as usize;

@@ -1,6 +1,7 @@
 //! Separable Gaussian blur, row-parallel, reflect-101 borders.
 
 use crate::border::reflect101;
+use crate::par::{par_chunks_with, zeroed};
 use fluoro_core::Frame;
 use rayon::prelude::*;
 
@@ -104,6 +105,7 @@ pub struct LargeBlurScratch {
     kernel: Vec<f32>,
     key: (usize, u32),
     cols: Vec<(u32, u32, f32)>,
+    rows: Vec<Vec<f32>>,
 }
 
 /// A wide Gaussian blur (background estimation) computed at reduced resolution: the source is
@@ -163,9 +165,12 @@ pub fn blur_large(src: &Frame<f32>, sigma: f32, s: &mut LargeBlurScratch, dst: &
         (x0 as u32, (x0 + 1).min(sw - 1) as u32, fx - x0 as f32)
     }));
     let (small, cols) = (&s.small_blur, &s.cols);
-    dst.data_mut().par_chunks_mut(w).enumerate().for_each_init(
-        || vec![0f32; sw],
-        |row_buf, (y, row)| {
+    par_chunks_with(
+        dst.data_mut(),
+        w,
+        &mut s.rows,
+        |y, row, row_buf: &mut Vec<f32>| {
+            let row_buf = zeroed(row_buf, sw);
             let fy = ((y as f32 + 0.5) * inv - 0.5).clamp(0.0, (sh - 1) as f32);
             let y0 = fy as usize;
             let y1 = (y0 + 1).min(sh - 1);

@@ -13,6 +13,7 @@ pub mod display;
 pub mod fastmath;
 pub mod gaussian;
 pub mod normalize;
+pub mod par;
 pub mod quality;
 pub mod temporal;
 

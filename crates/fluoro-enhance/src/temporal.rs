@@ -5,8 +5,8 @@
 //! so static anatomy is averaged over several frames while a moving instrument is taken
 //! from the current frame and does not smear.
 
+use crate::par::{par_chunks_with, zeroed};
 use fluoro_core::Frame;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Parameters of the recursive filter.
@@ -60,6 +60,7 @@ pub struct RecursiveFilter {
     current: usize,
     primed: bool,
     scratch: Vec<f32>,
+    rings: Vec<Vec<f32>>,
 }
 
 /// Rows per parallel block of the fused pass (each block keeps a 3-row ring of horizontal
@@ -110,40 +111,39 @@ impl RecursiveFilter {
         // blend_row receives 3x3 sums (9x the mean)
         let inv_t = 1.0 / (p.motion_k * gate.max(1e-6) * 9.0);
         out.reshape(w, h);
-        out.data_mut()
-            .par_chunks_mut(w * BLOCK_ROWS)
-            .enumerate()
-            .for_each_init(
-                || vec![0f32; 3 * w],
-                |ring, (b, block)| {
-                    let y0 = b * BLOCK_ROWS;
-                    let rows = block.len() / w;
-                    // ring slot k holds the horizontal sums of row (y0 - 1 + k) % 3
-                    let hs =
-                        |y: usize, slot: &mut [f32]| diff_hsum_row(cur.row(y), prev.row(y), slot);
-                    let (s0, rest) = ring.split_at_mut(w);
-                    let (s1, s2) = rest.split_at_mut(w);
-                    let mut slots = [s0, s1, s2];
-                    hs(y0.saturating_sub(1), slots[0]);
-                    hs(y0, slots[1]);
-                    for r in 0..rows {
-                        let y = y0 + r;
-                        hs((y + 1).min(h - 1), slots[2]);
-                        let o = &mut block[r * w..(r + 1) * w];
-                        blend_row(
-                            slots[0],
-                            slots[1],
-                            slots[2],
-                            cur.row(y),
-                            prev.row(y),
-                            a,
-                            inv_t,
-                            o,
-                        );
-                        slots.rotate_left(1);
-                    }
-                },
-            );
+        par_chunks_with(
+            out.data_mut(),
+            w * BLOCK_ROWS,
+            &mut self.rings,
+            |b, block, ring: &mut Vec<f32>| {
+                let ring = zeroed(ring, 3 * w);
+                let y0 = b * BLOCK_ROWS;
+                let rows = block.len() / w;
+                // ring slot k holds the horizontal sums of row (y0 - 1 + k) % 3
+                let hs = |y: usize, slot: &mut [f32]| diff_hsum_row(cur.row(y), prev.row(y), slot);
+                let (s0, rest) = ring.split_at_mut(w);
+                let (s1, s2) = rest.split_at_mut(w);
+                let mut slots = [s0, s1, s2];
+                hs(y0.saturating_sub(1), slots[0]);
+                hs(y0, slots[1]);
+                for r in 0..rows {
+                    let y = y0 + r;
+                    hs((y + 1).min(h - 1), slots[2]);
+                    let o = &mut block[r * w..(r + 1) * w];
+                    blend_row(
+                        slots[0],
+                        slots[1],
+                        slots[2],
+                        cur.row(y),
+                        prev.row(y),
+                        a,
+                        inv_t,
+                        o,
+                    );
+                    slots.rotate_left(1);
+                }
+            },
+        );
         self.current = next;
         &self.hist[next]
     }

@@ -135,6 +135,7 @@ pub struct LiveLoop {
     stop: Arc<AtomicBool>,
     latencies: Arc<Mutex<Vec<f64>>>,
     threads: Vec<JoinHandle<Result<(), String>>>,
+    spare_images: SyncSender<RgbImage>,
 }
 
 /// Latency and drop statistics of a run.
@@ -177,7 +178,9 @@ impl LiveLoop {
         let results: Arc<Mailbox<LiveResult>> = Arc::new(Mailbox::default());
         let counters = Arc::new(LiveCounters::default());
         let stop = Arc::new(AtomicBool::new(false));
-        let latencies = Arc::new(Mutex::new(Vec::new()));
+        let latencies = Arc::new(Mutex::new(Vec::with_capacity(1 << 16)));
+        // annotated images the display is done with come back here (see `recycle`)
+        let (spare_tx, spare_rx): (SyncSender<RgbImage>, Receiver<RgbImage>) = sync_channel(4);
         // recycled frame buffers: processing hands them back to the reader
         let (recycle_tx, recycle_rx): (SyncSender<Frame<f32>>, Receiver<Frame<f32>>) =
             sync_channel(4);
@@ -228,6 +231,7 @@ impl LiveLoop {
                 .name("live-process".into())
                 .spawn(move || {
                     let mut seen = u64::MAX;
+                    let mut spare: Vec<RgbImage> = Vec::with_capacity(2);
                     let out = loop {
                         let Some(frame) = inbox.take() else {
                             break Ok(());
@@ -252,14 +256,20 @@ impl LiveLoop {
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
                             .push(latency_ms);
+                        let mut annotated = spare
+                            .pop()
+                            .or_else(|| spare_rx.try_recv().ok())
+                            .unwrap_or_default();
+                        copy_image(fl.annotated(), &mut annotated);
                         let res = LiveResult {
                             index: frame.index,
                             analysis,
-                            annotated: fl.annotated().clone(),
+                            annotated,
                             latency_ms,
                         };
-                        if results.put(res).is_some() {
+                        if let Some(stale) = results.put(res) {
                             counters.not_shown.fetch_add(1, Ordering::Relaxed);
+                            spare.push(stale.annotated);
                         }
                         let _ = recycle_tx.try_send(frame.data);
                     };
@@ -274,7 +284,14 @@ impl LiveLoop {
             stop,
             latencies,
             threads: vec![reader, worker],
+            spare_images: spare_tx,
         }
+    }
+
+    /// Hands a result the display is done with back to the loop, so its image buffer is
+    /// reused instead of a new one being allocated for a later frame.
+    pub fn recycle(&self, r: LiveResult) {
+        let _ = self.spare_images.try_send(r.annotated);
     }
 
     /// True when both threads have ended (the source is exhausted or stopped and the last
@@ -322,6 +339,15 @@ impl LiveLoop {
             dropped: c.dropped.load(Ordering::Relaxed),
             latency: TimeStats::of(&lat),
         })
+    }
+}
+
+/// Copies `src` into `dst`, reusing `dst`'s buffer when the sizes match.
+fn copy_image(src: &RgbImage, dst: &mut RgbImage) {
+    if dst.dimensions() == src.dimensions() {
+        dst.copy_from_slice(src);
+    } else {
+        *dst = src.clone();
     }
 }
 

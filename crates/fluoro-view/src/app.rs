@@ -270,7 +270,9 @@ impl eframe::App for Viewer {
             while self.shown_times.len() > 30 {
                 self.shown_times.pop_front();
             }
-            self.latest = Some(r);
+            if let Some(old) = self.latest.replace(r) {
+                live.recycle(old);
+            }
         }
         let elapsed = self.started.elapsed().as_secs_f64();
         let shot_at = self.exit_after.map(|e| (e - 1.0).max(0.5)).unwrap_or(3.0);
