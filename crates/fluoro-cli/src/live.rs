@@ -22,9 +22,9 @@ pub struct LiveArgs {
     /// The DICOM study to play (or use --dicom-listen / --listen / --stdin).
     pub study: Option<PathBuf>,
     /// Receive instances pushed with DICOM C-STORE (any storage SCU, e.g. DCMTK's
-    /// `storescu`) on this address, e.g. 127.0.0.1:11112. Bind to a non-loopback address
-    /// only on a trusted network.
-    #[arg(long, conflicts_with_all = ["study", "stdin", "listen"])]
+    /// `storescu`) on this address (alone: 127.0.0.1:11112; a bare port: that port on
+    /// 127.0.0.1). Bind to a non-loopback address only on a trusted network.
+    #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "ADDR", conflicts_with_all = ["study", "stdin", "listen"])]
     pub dicom_listen: Option<String>,
     /// Our AE title for --dicom-listen.
     #[arg(long, default_value = "FLUORO")]
@@ -32,9 +32,10 @@ pub struct LiveArgs {
     /// Where --dicom-listen keeps the received instances.
     #[arg(long, default_value = "fluoro-received")]
     pub store_dir: PathBuf,
-    /// Listen for one raw frame stream on this address (e.g. 127.0.0.1:4000; port 0 picks a
-    /// free one). Bind to a non-loopback address only on a trusted network.
-    #[arg(long, conflicts_with_all = ["study", "stdin"])]
+    /// Listen for one raw frame stream on this address (alone: 127.0.0.1:4000; a bare
+    /// port: that port on 127.0.0.1; port 0 picks a free one). Bind to a non-loopback
+    /// address only on a trusted network.
+    #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "ADDR", conflicts_with_all = ["study", "stdin"])]
     pub listen: Option<String>,
     /// Read a raw frame stream from standard input.
     #[arg(long, conflicts_with = "study")]
@@ -75,6 +76,7 @@ pub fn run(a: &LiveArgs) -> Result<()> {
                 mm,
             )
         } else if let Some(addr) = &a.dicom_listen {
+            let addr = &fluoro_pipeline::listen_address(addr, fluoro_pipeline::DICOM_PORT);
             let mut cfg = fluoro_scp::ScpConfig::new(&a.store_dir);
             cfg.ae_title = a.ae_title.clone();
             let scp = fluoro_scp::StoreScp::bind(addr, cfg)?;
@@ -93,6 +95,7 @@ pub fn run(a: &LiveArgs) -> Result<()> {
             receiver = Some((handle, src.stop_handle(), src.status_handle()));
             (Box::new(src), mask, mm)
         } else if let Some(addr) = &a.listen {
+            let addr = &fluoro_pipeline::listen_address(addr, fluoro_pipeline::STREAM_PORT);
             let listener = std::net::TcpListener::bind(addr)
                 .with_context(|| format!("cannot listen on {addr}"))?;
             let local = listener.local_addr()?;

@@ -24,6 +24,25 @@ use serde_json::json;
 use std::path::Path;
 use std::time::Instant;
 
+/// Default port of the DICOM receiver (the registered DICOM port).
+pub const DICOM_PORT: u16 = 11112;
+/// Default port of the raw frame stream.
+pub const STREAM_PORT: u16 = 4000;
+
+/// The address a listener binds: empty = loopback on `default_port`, a bare port = that
+/// port on loopback, anything else as given. Listeners stay on localhost unless told
+/// otherwise.
+pub fn listen_address(arg: &str, default_port: u16) -> String {
+    let a = arg.trim();
+    if a.is_empty() {
+        format!("127.0.0.1:{default_port}")
+    } else if a.parse::<u16>().is_ok() {
+        format!("127.0.0.1:{a}")
+    } else {
+        a.to_string()
+    }
+}
+
 /// Errors of study processing.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -170,4 +189,17 @@ pub fn process_study(
         summary,
         backend,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listen_address;
+
+    #[test]
+    fn listeners_default_to_loopback() {
+        assert_eq!(listen_address("", 11112), "127.0.0.1:11112");
+        assert_eq!(listen_address("4100", 4000), "127.0.0.1:4100");
+        assert_eq!(listen_address("0.0.0.0:104", 4000), "0.0.0.0:104");
+        assert_eq!(listen_address("[::1]:5000", 4000), "[::1]:5000");
+    }
 }

@@ -17,9 +17,10 @@ struct Args {
     #[arg(required_unless_present_any = ["listen", "dicom_listen"])]
     study: Option<PathBuf>,
     /// Receive instances pushed with DICOM C-STORE (e.g. from the C-arm or DCMTK's
-    /// `storescu`) on this address, e.g. 127.0.0.1:11112. The window opens when the first
-    /// instance has arrived. Bind to a non-loopback address only on a trusted network.
-    #[arg(long, conflicts_with_all = ["study", "listen"])]
+    /// `storescu`) on this address (alone: 127.0.0.1:11112; a bare port: that port on
+    /// 127.0.0.1). The window opens when the first instance has arrived. Bind to a
+    /// non-loopback address only on a trusted network.
+    #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "ADDR", conflicts_with_all = ["study", "listen"])]
     dicom_listen: Option<String>,
     /// Our AE title for --dicom-listen.
     #[arg(long, default_value = "FLUORO")]
@@ -27,9 +28,10 @@ struct Args {
     /// Where --dicom-listen keeps the received instances.
     #[arg(long, default_value = "fluoro-received")]
     store_dir: PathBuf,
-    /// Listen for a raw frame stream (format: `fluoro live --help`, README) on this address,
-    /// e.g. 127.0.0.1:4000. Bind to a non-loopback address only on a trusted network.
-    #[arg(long, conflicts_with = "study")]
+    /// Listen for a raw frame stream (format: `fluoro live --help`, README) on this address
+    /// (alone: 127.0.0.1:4000; a bare port: that port on 127.0.0.1). Bind to a non-loopback
+    /// address only on a trusted network.
+    #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "ADDR", conflicts_with = "study")]
     listen: Option<String>,
     /// Compute backend.
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
@@ -81,7 +83,10 @@ fn run() -> Result<()> {
     };
     let (source, title) = match (&a.study, &a.listen) {
         (None, None) if a.dicom_listen.is_some() => {
-            let addr = a.dicom_listen.as_deref().unwrap_or_default();
+            let addr = &fluoro_pipeline::listen_address(
+                a.dicom_listen.as_deref().unwrap_or_default(),
+                fluoro_pipeline::DICOM_PORT,
+            );
             let mut cfg = fluoro_scp::ScpConfig::new(&a.store_dir);
             cfg.ae_title = a.ae_title.clone();
             let scp = fluoro_scp::StoreScp::bind(addr, cfg)?;
@@ -107,6 +112,7 @@ fn run() -> Result<()> {
             format!("fluoro-view - {}", path.display()),
         ),
         (None, Some(addr)) => {
+            let addr = &fluoro_pipeline::listen_address(addr, fluoro_pipeline::STREAM_PORT);
             let listener = std::net::TcpListener::bind(addr)
                 .with_context(|| format!("cannot listen on {addr}"))?;
             let local = listener.local_addr()?;
