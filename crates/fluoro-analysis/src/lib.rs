@@ -50,9 +50,21 @@ pub struct Analysis {
     pub guidance: GuidanceRecord,
 }
 
+/// Milliseconds spent in each part of the last [`Analyzer::analyse`] call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct AnalysisTimes {
+    /// Dynamic range, dark-line response, components, tip and tracker.
+    pub instrument_ms: f64,
+    /// VILL (lamina corners).
+    pub vill_ms: f64,
+    /// Guidance and the label map.
+    pub segment_ms: f64,
+}
+
 /// Per-study analysis state.
 #[derive(Debug, Default)]
 pub struct Analyzer {
+    times: AnalysisTimes,
     params: AnalysisParams,
     detector: instrument::InstrumentDetector,
     tracker: track::TipTracker,
@@ -107,6 +119,11 @@ impl Analyzer {
         &self.labels
     }
 
+    /// Where the time of the last call went.
+    pub fn times(&self) -> AnalysisTimes {
+        self.times
+    }
+
     /// Forgets all temporal state (new study).
     pub fn reset(&mut self) {
         self.tracker.reset();
@@ -122,6 +139,8 @@ impl Analyzer {
         mm_per_px: Option<f64>,
         plan: Option<Plan>,
     ) -> Analysis {
+        let t0 = std::time::Instant::now();
+        let ms = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1000.0;
         let range = dynamic_range(f, mask, &mut self.scratch);
         let size = f.width().min(f.height());
         if self.track_size != size {
@@ -143,6 +162,8 @@ impl Analyzer {
             tip: d.tip,
             half_width: d.half_width,
         });
+        self.times.instrument_ms = ms(t0);
+        let t1 = std::time::Instant::now();
         let vill = if self.params.vill_enabled {
             self.vill.detect_corners(
                 f,
@@ -155,6 +176,8 @@ impl Analyzer {
         } else {
             None
         };
+        self.times.vill_ms = ms(t1);
+        let t2 = std::time::Instant::now();
         let tool = match &det {
             Some(d) => ToolRecord {
                 detected: true,
@@ -191,6 +214,7 @@ impl Analyzer {
         if det.is_some() {
             self.last_detection = det;
         }
+        self.times.segment_ms = ms(t2);
         Analysis {
             tool,
             vill: vill.map(|[p0, p1]| VillRecord { p0, p1 }),

@@ -34,16 +34,59 @@ pub struct SegmentInput<'a> {
     pub darkness: Option<(&'a Frame<f32>, &'a Frame<f32>, f32)>,
 }
 
-fn seg_dist(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> (f64, f64) {
-    let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
-    let l2 = (dx * dx + dy * dy).max(1e-9);
-    let t = ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / l2;
-    let tc = t.clamp(0.0, 1.0);
-    let (qx, qy) = (a[0] + dx * tc, a[1] + dy * tc);
-    (((p[0] - qx).powi(2) + (p[1] - qy).powi(2)).sqrt(), t)
+/// The VILL as linear functions of the pixel position: signed ventral distance `d` (px,
+/// positive = ventral) and the position `t` along the segment (0 at p0, 1 at p1).
+struct VillFrame {
+    a: [f64; 2],
+    n: [f64; 2],
+    along: [f64; 2],
 }
 
-/// Writes the label map into `out`.
+impl VillFrame {
+    fn new([a, b]: [[f64; 2]; 2], ventral: [f64; 2]) -> Self {
+        let n = [-(b[1] - a[1]), b[0] - a[0]];
+        let l = (n[0] * n[0] + n[1] * n[1]).sqrt().max(1e-9);
+        let s = if n[0] * ventral[0] + n[1] * ventral[1] < 0.0 {
+            -1.0
+        } else {
+            1.0
+        };
+        let l2 = ((b[0] - a[0]).powi(2) + (b[1] - a[1]).powi(2)).max(1e-9);
+        Self {
+            a,
+            n: [s * n[0] / l, s * n[1] / l],
+            along: [(b[0] - a[0]) / l2, (b[1] - a[1]) / l2],
+        }
+    }
+}
+
+/// The instrument as a segment: position along it `u` (0 rear, 1 tip) and distance across.
+struct ToolFrame {
+    rear: [f64; 2],
+    along: [f64; 2],
+    across: [f64; 2],
+    reach: f64,
+    rows: (usize, usize),
+}
+
+impl ToolFrame {
+    fn new(t: &Detection) -> Self {
+        let d = [t.tip[0] - t.rear[0], t.tip[1] - t.rear[1]];
+        let len = (d[0] * d[0] + d[1] * d[1]).sqrt().max(1e-9);
+        let reach = t.half_width + 0.5;
+        let (y0, y1) = (t.rear[1].min(t.tip[1]) - reach, t.rear[1].max(t.tip[1]) + reach);
+        Self {
+            rear: t.rear,
+            along: [d[0] / (len * len), d[1] / (len * len)],
+            across: [-d[1] / len, d[0] / len],
+            reach,
+            rows: (y0.floor().max(0.0) as usize, y1.ceil().max(0.0) as usize),
+        }
+    }
+}
+
+/// Writes the label map into `out`. The line geometry is set up once per frame, so the
+/// per-pixel work is a few multiply-adds.
 pub fn segment(input: &SegmentInput, out: &mut Frame<u8>) {
     let (w, h) = input.mask.size();
     out.reshape(w, h);
@@ -51,55 +94,53 @@ pub fn segment(input: &SegmentInput, out: &mut Frame<u8>) {
     let contrast_thr = 0.25 * input.range;
     let lamina_lo = 0.06 * input.range;
     let lf_depth_px = 6.0 / mm;
+    let (lamina_depth, contrast_depth) = (100.0 / mm, 12.0 / mm);
+    let vill = match (input.vill, input.ventral) {
+        (Some(line), Some(v)) => Some(VillFrame::new(line, v)),
+        _ => None,
+    };
+    let tool = input.tool.map(ToolFrame::new);
     out.data_mut()
         .par_chunks_mut(w)
         .enumerate()
         .for_each(|(y, row)| {
+            let (mrow, rrow) = (input.mask.row(y), input.response.row(y));
+            let dark = input.darkness.map(|(bg, sm, t)| (bg.row(y), sm.row(y), 0.3 * t));
+            let tool_row = tool
+                .as_ref()
+                .filter(|t| (t.rows.0..=t.rows.1).contains(&y));
+            let py = y as f64;
             for (x, o) in row.iter_mut().enumerate() {
                 *o = labels::BACKGROUND;
-                if input.mask.get(x, y) == 0 {
+                if mrow[x] == 0 {
                     continue;
                 }
-                let p = [x as f64, y as f64];
-                let r = input.response.get(x, y);
+                let px = x as f64;
+                let r = rrow[x];
                 let mut lab = labels::BACKGROUND;
-                // signed ventral distance from the VILL (positive = ventral)
-                let vd = match (input.vill, input.ventral) {
-                    (Some([a, b]), Some(v)) => {
-                        let n = [-(b[1] - a[1]), b[0] - a[0]];
-                        let l = (n[0] * n[0] + n[1] * n[1]).sqrt().max(1e-9);
-                        let n = if n[0] * v[0] + n[1] * v[1] < 0.0 {
-                            [-n[0] / l, -n[1] / l]
-                        } else {
-                            [n[0] / l, n[1] / l]
-                        };
-                        Some((p[0] - a[0]) * n[0] + (p[1] - a[1]) * n[1])
-                    }
-                    _ => None,
-                };
-                if let Some(d) = vd {
-                    let lamina = match input.darkness {
-                        Some((bg, sm, t)) => {
-                            bg.get(x, y) - sm.get(x, y) > 0.3 * t && r < contrast_thr
-                        }
+                if let Some(v) = &vill {
+                    let (qx, qy) = (px - v.a[0], py - v.a[1]);
+                    let d = qx * v.n[0] + qy * v.n[1];
+                    let lamina = match dark {
+                        Some((bg, sm, t)) => bg[x] - sm[x] > t && r < contrast_thr,
                         None => r > lamina_lo,
                     };
-                    if d < 0.0 && d > -100.0 / mm && lamina {
+                    if d < 0.0 && d > -lamina_depth && lamina {
                         lab = labels::LAMINA;
                     }
-                    if let Some([a, b]) = input.vill {
-                        let (_, t) = seg_dist(p, a, b);
-                        if (0.0..=1.0).contains(&t) && d <= 1.0 && d >= -lf_depth_px {
-                            lab = labels::LIGAMENTUM_FLAVUM;
-                        }
+                    let t = qx * v.along[0] + qy * v.along[1];
+                    if (0.0..=1.0).contains(&t) && d <= 1.0 && d >= -lf_depth_px {
+                        lab = labels::LIGAMENTUM_FLAVUM;
                     }
-                    if d > 0.0 && d < 12.0 / mm && r > contrast_thr {
+                    if d > 0.0 && d < contrast_depth && r > contrast_thr {
                         lab = labels::CONTRAST;
                     }
                 }
-                if let Some(t) = input.tool {
-                    let (dist, u) = seg_dist(p, t.rear, t.tip);
-                    if dist <= t.half_width + 0.5 && (0.0..=1.0).contains(&u) {
+                if let Some(t) = tool_row {
+                    let (qx, qy) = (px - t.rear[0], py - t.rear[1]);
+                    let u = qx * t.along[0] + qy * t.along[1];
+                    let across = (qx * t.across[0] + qy * t.across[1]).abs();
+                    if across <= t.reach && (0.0..=1.0).contains(&u) {
                         lab = labels::INSTRUMENT;
                     }
                 }

@@ -53,11 +53,15 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let mut fl = FrameLoop::with_backend(PipelineParams::default(), a.backend.into())?;
     let backend = fl.backend().to_string();
     let (mut enh, mut ana, mut ovl, mut tot) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut a_ins, mut a_vill, mut a_seg) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..a.frames + warm {
         let (_, t) = fl.process(&frames[i % n_unique], &mask, mm, true)?;
         if i >= warm {
             enh.push(t.enhance_ms);
             ana.push(t.analyse_ms);
+            a_ins.push(t.analysis.instrument_ms);
+            a_vill.push(t.analysis.vill_ms);
+            a_seg.push(t.analysis.segment_ms);
             ovl.push(t.overlay_ms);
             tot.push(t.total_ms);
         }
@@ -65,6 +69,9 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let stages = [
         ("enhance", TimeStats::of(&enh)),
         ("analyse", TimeStats::of(&ana)),
+        ("  instrument", TimeStats::of(&a_ins)),
+        ("  vill", TimeStats::of(&a_vill)),
+        ("  segment", TimeStats::of(&a_seg)),
         ("overlay", TimeStats::of(&ovl)),
     ];
     let total = TimeStats::of(&tot);
@@ -74,7 +81,11 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             .iter()
             .map(|(n, s)| {
                 (
-                    n.to_string(),
+                    // sub-stages of analyse appear as "analyse.instrument" etc.
+                    match n.strip_prefix("  ") {
+                        Some(sub) => format!("analyse.{sub}"),
+                        None => n.to_string(),
+                    },
                     json!({"median_ms": s.median_ms, "p95_ms": s.p95_ms}),
                 )
             })
@@ -89,10 +100,10 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             "{} frames of {}x{} on {threads} threads ({backend}):",
             a.frames, a.size, a.size
         );
-        println!("{:<10}{:>10}{:>10}{:>10}", "stage", "median", "p95", "p99");
+        println!("{:<14}{:>10}{:>10}{:>10}", "stage", "median", "p95", "p99");
         for (n, s) in stages.iter().chain(std::iter::once(&("total", total))) {
             println!(
-                "{n:<10}{:>10.2}{:>10.2}{:>10.2}",
+                "{n:<14}{:>10.2}{:>10.2}{:>10.2}",
                 s.median_ms, s.p95_ms, s.p99_ms
             );
         }

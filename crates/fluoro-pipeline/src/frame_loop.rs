@@ -31,6 +31,8 @@ pub struct FrameTimes {
     pub enhance_ms: f64,
     /// Analysis.
     pub analyse_ms: f64,
+    /// Analysis by part.
+    pub analysis: fluoro_analysis::AnalysisTimes,
     /// Display mapping and overlay drawing.
     pub overlay_ms: f64,
     /// Sum of the above.
@@ -242,6 +244,7 @@ impl FrameLoop {
         let times = FrameTimes {
             enhance_ms,
             analyse_ms,
+            analysis: self.analyzer.times(),
             overlay_ms,
             total_ms: enhance_ms + analyse_ms + overlay_ms,
         };
