@@ -74,7 +74,10 @@ impl ToolFrame {
         let d = [t.tip[0] - t.rear[0], t.tip[1] - t.rear[1]];
         let len = (d[0] * d[0] + d[1] * d[1]).sqrt().max(1e-9);
         let reach = t.half_width + 0.5;
-        let (y0, y1) = (t.rear[1].min(t.tip[1]) - reach, t.rear[1].max(t.tip[1]) + reach);
+        let (y0, y1) = (
+            t.rear[1].min(t.tip[1]) - reach,
+            t.rear[1].max(t.tip[1]) + reach,
+        );
         Self {
             rear: t.rear,
             along: [d[0] / (len * len), d[1] / (len * len)],
@@ -105,10 +108,10 @@ pub fn segment(input: &SegmentInput, out: &mut Frame<u8>) {
         .enumerate()
         .for_each(|(y, row)| {
             let (mrow, rrow) = (input.mask.row(y), input.response.row(y));
-            let dark = input.darkness.map(|(bg, sm, t)| (bg.row(y), sm.row(y), 0.3 * t));
-            let tool_row = tool
-                .as_ref()
-                .filter(|t| (t.rows.0..=t.rows.1).contains(&y));
+            let dark = input
+                .darkness
+                .map(|(bg, sm, t)| (bg.row(y), sm.row(y), 0.3 * t));
+            let tool_row = tool.as_ref().filter(|t| (t.rows.0..=t.rows.1).contains(&y));
             let py = y as f64;
             for (x, o) in row.iter_mut().enumerate() {
                 *o = labels::BACKGROUND;

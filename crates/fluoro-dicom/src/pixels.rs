@@ -221,6 +221,42 @@ impl StoredFrame {
     }
 }
 
+/// One native frame's raw samples, as the data set holds them.
+#[derive(Clone, Copy, Debug)]
+pub enum Words<'a> {
+    /// 8-bit samples.
+    U8(&'a [u8]),
+    /// 16-bit samples (already in native order).
+    U16(&'a [u16]),
+}
+
+/// Converts raw samples to stored values (bits stored, high bit, sign) as `f32`, in one
+/// pass with the shift, mask and sign extension set up once.
+pub fn stored_to_f32(format: &PixelFormat, words: Words<'_>, out: &mut [f32]) {
+    let stored = u32::from(format.bits_stored.clamp(1, 16));
+    let shift = (u32::from(format.high_bit) + 1)
+        .saturating_sub(stored)
+        .min(15);
+    let mask = ((1u32 << stored) - 1) as i32;
+    let sign = if format.signed {
+        1i32 << (stored - 1)
+    } else {
+        0
+    };
+    // (v ^ sign) - sign sign-extends a `stored`-bit value when `sign` is its top bit
+    let conv = |raw: u32| ((((raw >> shift) as i32 & mask) ^ sign) - sign) as f32;
+    match words {
+        Words::U8(b) => out
+            .iter_mut()
+            .zip(b)
+            .for_each(|(o, &v)| *o = conv(u32::from(v))),
+        Words::U16(w) => out
+            .iter_mut()
+            .zip(w)
+            .for_each(|(o, &v)| *o = conv(u32::from(v))),
+    }
+}
+
 /// Reads raw samples from native (uncompressed) little-endian bytes.
 ///
 /// `bit_offset` is where the frame starts (1-bit frames need not start on a byte).
@@ -300,6 +336,34 @@ mod tests {
             signed,
             photometric: "MONOCHROME2".into(),
             planar: false,
+        }
+    }
+
+    #[test]
+    fn the_f32_fast_path_equals_stored_value() {
+        let raws: Vec<u16> = (0..4096u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u16)
+            .chain([0, 1, 0x7FFF, 0x8000, 0xFFFF])
+            .collect();
+        for signed in [false, true] {
+            for stored in [8u16, 10, 12, 15, 16] {
+                for high in [stored - 1, 15] {
+                    let mut f = fmt(16, stored, signed);
+                    f.high_bit = high;
+                    let mut out = vec![0f32; raws.len()];
+                    stored_to_f32(&f, Words::U16(&raws), &mut out);
+                    for (&r, &o) in raws.iter().zip(&out) {
+                        assert_eq!(o, f.stored_value(u32::from(r)) as f32, "{f:?} raw {r:#x}");
+                    }
+                }
+            }
+            let f = fmt(8, 8, signed);
+            let bytes: Vec<u8> = (0..=255).collect();
+            let mut out = vec![0f32; 256];
+            stored_to_f32(&f, Words::U8(&bytes), &mut out);
+            for (&r, &o) in bytes.iter().zip(&out) {
+                assert_eq!(o, f.stored_value(u32::from(r)) as f32);
+            }
         }
     }
 

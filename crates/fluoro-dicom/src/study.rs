@@ -185,6 +185,37 @@ impl Study {
         })?
     }
 
+    /// Frame `index` as `f32` stored values into `out` (resized), the same values as
+    /// `frame(index)?.write_f32(out)`. Native 8- and 16-bit grayscale frames are converted
+    /// straight from the pixel data, without an intermediate frame or any allocation once
+    /// `out` has its size (the live loop's read path); other layouts decode as usual.
+    pub fn frame_f32(&self, index: usize, out: &mut Frame<f32>) -> Result<()> {
+        let fmt = &self.info.pixel_format;
+        let n = fmt.samples_per_frame();
+        let fast = !self.info.encapsulated
+            && index < self.info.frames
+            && fmt.samples_per_pixel == 1
+            && matches!(fmt.bits_allocated, 8 | 16);
+        if fast {
+            let slot = match self.pixel_value() {
+                Some(Value::Primitive(PrimitiveValue::U16(v))) if fmt.bits_allocated == 16 => v
+                    .get(index * n..(index + 1) * n)
+                    .map(crate::pixels::Words::U16),
+                Some(Value::Primitive(PrimitiveValue::U8(v))) if fmt.bits_allocated == 8 => v
+                    .get(index * n..(index + 1) * n)
+                    .map(crate::pixels::Words::U8),
+                _ => None,
+            };
+            if let Some(words) = slot {
+                out.reshape(fmt.columns, fmt.rows);
+                crate::pixels::stored_to_f32(fmt, words, out.data_mut());
+                return Ok(());
+            }
+        }
+        self.frame(index)?.write_f32(out);
+        Ok(())
+    }
+
     /// Iterates over all frames in order, decoding one at a time.
     pub fn frames(&self) -> impl Iterator<Item = Result<StoredFrame>> + '_ {
         (0..self.info.frames).map(|i| self.frame(i))

@@ -142,3 +142,46 @@ fn corpus_matches_reference_decode() {
         failures.join("\n")
     );
 }
+
+/// The fast `frame_f32` path gives exactly the values of the general decode, on every
+/// readable corpus file (8/16-bit, signed, odd high bits) and the fixtures.
+#[test]
+fn frame_f32_matches_the_general_decode() {
+    let mut files: Vec<std::path::PathBuf> =
+        ["fixtures/clo-cross-256.dcm", "fixtures/ap-short-128.dcm"]
+            .iter()
+            .map(|f| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../..")
+                    .join(f)
+            })
+            .collect();
+    if let Some(dir) = common::corpus_dir() {
+        let mut c: Vec<_> = std::fs::read_dir(dir.join("files"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        c.sort();
+        files.extend(c);
+    }
+    let (mut checked, mut fast_paths) = (0, 0);
+    for path in files {
+        let Ok(study) = fluoro_dicom::Study::open(&path) else {
+            continue;
+        };
+        for i in [0, study.frame_count().saturating_sub(1)] {
+            let Ok(frame) = study.frame(i) else { continue };
+            let (mut a, mut b) = (fluoro_core::Frame::new(0, 0), fluoro_core::Frame::new(0, 0));
+            frame.write_f32(&mut a);
+            study.frame_f32(i, &mut b).unwrap();
+            assert_eq!(a.size(), b.size(), "{}", path.display());
+            assert!(a.data() == b.data(), "{} frame {i}", path.display());
+            checked += 1;
+            fast_paths += usize::from(!study.info().encapsulated && frame.samples_per_pixel == 1);
+        }
+    }
+    assert!(
+        checked >= 4 && fast_paths >= 4,
+        "{checked} frames, {fast_paths} native"
+    );
+}

@@ -52,8 +52,7 @@ impl StudyInput {
 
     /// Reads frame `i` into `out`.
     pub fn read(&self, study: &Study, i: usize, out: &mut Frame<f32>) -> fluoro_dicom::Result<()> {
-        let frame = study.frame(i)?;
-        frame.write_f32(out);
+        study.frame_f32(i, out)?;
         if !matches!(self.lut, ModalityLut::Identity) || self.invert.is_some() {
             let inv = self.invert;
             for v in out.data_mut() {
