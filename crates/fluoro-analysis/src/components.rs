@@ -63,12 +63,29 @@ pub struct Axis {
 }
 
 /// The 8-connected components of a mask, with the labelling buffers kept for the next call.
+///
+/// Labelling works on runs: each row's runs of set pixels are joined to the overlapping runs
+/// of the row above (8-connectivity: overlap after widening by one pixel) in a union-find
+/// whose root is always the set's first run, so components come out in raster order of
+/// their first pixel and their pixels in raster order. No label image is written.
 #[derive(Debug, Default)]
 pub struct Components {
-    labels: Vec<u32>,
-    stack: Vec<(u32, u32)>,
+    /// `(y, x0, x1)` per run, raster order.
+    runs: Vec<(u32, u32, u32)>,
+    parent: Vec<u32>,
+    /// Pixels per set (at its root), then the output component of each root (or `u32::MAX`).
+    count: Vec<u32>,
     pixels: Vec<(u32, u32)>,
     spans: Vec<(usize, usize)>,
+}
+
+fn find(parent: &mut [u32], mut i: u32) -> u32 {
+    while parent[i as usize] != i {
+        let p = parent[i as usize];
+        parent[i as usize] = parent[p as usize];
+        i = p;
+    }
+    i
 }
 
 impl Components {
@@ -77,47 +94,90 @@ impl Components {
     pub fn label(&mut self, mask: &Frame<u8>, min_pixels: usize) {
         let (w, h) = mask.size();
         let Self {
-            labels,
-            stack,
+            runs,
+            parent,
+            count,
             pixels,
             spans,
         } = self;
-        labels.clear();
-        labels.resize(w * h, 0);
+        runs.clear();
+        parent.clear();
         pixels.clear();
         spans.clear();
-        let mut next = 1u32;
-        for y0 in 0..h {
-            for x0 in 0..w {
-                if mask.get(x0, y0) == 0 || labels[y0 * w + x0] != 0 {
+        let mut prev = 0..0;
+        for y in 0..h {
+            let row = mask.row(y);
+            let start = runs.len();
+            let mut x = 0;
+            while x < w {
+                if row[x] == 0 {
+                    x += 1;
                     continue;
                 }
-                let start = pixels.len();
-                labels[y0 * w + x0] = next;
-                stack.push((x0 as u32, y0 as u32));
-                while let Some((x, y)) = stack.pop() {
-                    pixels.push((x, y));
-                    for dy in -1i64..=1 {
-                        for dx in -1i64..=1 {
-                            let (nx, ny) = (x as i64 + dx, y as i64 + dy);
-                            if nx < 0 || ny < 0 || nx >= w as i64 || ny >= h as i64 {
-                                continue;
-                            }
-                            let i = ny as usize * w + nx as usize;
-                            if mask.data()[i] != 0 && labels[i] == 0 {
-                                labels[i] = next;
-                                stack.push((nx as u32, ny as u32));
-                            }
-                        }
-                    }
+                let x0 = x;
+                while x < w && row[x] != 0 {
+                    x += 1;
                 }
-                next += 1;
-                if pixels.len() - start >= min_pixels {
-                    spans.push((start, pixels.len()));
-                } else {
-                    pixels.truncate(start);
+                parent.push(runs.len() as u32);
+                runs.push((y as u32, x0 as u32, x as u32));
+            }
+            // join with the row above: runs [a0, a1) and [b0, b1) touch when a0 <= b1 and b0 <= a1
+            let mut p = prev.start;
+            for r in start..runs.len() {
+                let (_, b0, b1) = runs[r];
+                while p < prev.end && runs[p].2 < b0 {
+                    p += 1;
+                }
+                let mut q = p;
+                while q < prev.end && runs[q].1 <= b1 {
+                    let (ra, rb) = (find(parent, q as u32), find(parent, r as u32));
+                    if ra != rb {
+                        let (lo, hi) = (ra.min(rb), ra.max(rb));
+                        parent[hi as usize] = lo;
+                    }
+                    q += 1;
                 }
             }
+            prev = start..runs.len();
+        }
+        // pixels per root, then which roots are kept, in order of their first run
+        count.clear();
+        count.resize(runs.len(), 0);
+        for r in 0..runs.len() {
+            let root = find(parent, r as u32) as usize;
+            count[root] += runs[r].2 - runs[r].1;
+        }
+        let mut total = 0usize;
+        for r in 0..runs.len() {
+            if parent[r] as usize == r && count[r] as usize >= min_pixels {
+                let n = count[r] as usize;
+                spans.push((total, total + n));
+                count[r] = spans.len() as u32 - 1;
+                total += n;
+            } else if parent[r] as usize == r {
+                count[r] = u32::MAX;
+            }
+        }
+        pixels.resize(total, (0, 0));
+        // fill, using each span's start as its write cursor
+        for r in 0..runs.len() {
+            let root = find(parent, r as u32) as usize;
+            let k = count[root];
+            if k == u32::MAX {
+                continue;
+            }
+            let (y, x0, x1) = runs[r];
+            let span = &mut spans[k as usize];
+            for x in x0..x1 {
+                pixels[span.0] = (x, y);
+                span.0 += 1;
+            }
+        }
+        // every cursor ran to its span's end; spans are contiguous, so restore the starts
+        let mut start = 0;
+        for s in spans.iter_mut() {
+            s.0 = start;
+            start = s.1;
         }
     }
 
@@ -148,6 +208,60 @@ impl Components {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Straightforward 8-connected flood fill, for comparison.
+    fn reference(mask: &Frame<u8>, min_pixels: usize) -> Vec<Vec<(u32, u32)>> {
+        let (w, h) = mask.size();
+        let mut seen = vec![false; w * h];
+        let mut out = Vec::new();
+        for y0 in 0..h {
+            for x0 in 0..w {
+                if mask.get(x0, y0) == 0 || seen[y0 * w + x0] {
+                    continue;
+                }
+                let (mut comp, mut stack) = (Vec::new(), vec![(x0, y0)]);
+                seen[y0 * w + x0] = true;
+                while let Some((x, y)) = stack.pop() {
+                    comp.push((x as u32, y as u32));
+                    for ny in y.saturating_sub(1)..=(y + 1).min(h - 1) {
+                        for nx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
+                            if mask.get(nx, ny) != 0 && !seen[ny * w + nx] {
+                                seen[ny * w + nx] = true;
+                                stack.push((nx, ny));
+                            }
+                        }
+                    }
+                }
+                if comp.len() >= min_pixels {
+                    comp.sort_by_key(|&(x, y)| (y, x));
+                    out.push(comp);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn run_labelling_equals_flood_fill_on_random_masks() {
+        let mut c = Components::default();
+        let mut state = 12345u64;
+        for (density, min_pixels) in [(0.2, 1), (0.45, 3), (0.6, 10), (0.05, 1)] {
+            for _ in 0..10 {
+                let m = Frame::from_fn(53, 37, |_, _| {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    u8::from(((state >> 33) as f64 / (1u64 << 31) as f64) < density)
+                });
+                c.label(&m, min_pixels);
+                let want = reference(&m, min_pixels);
+                assert_eq!(c.len(), want.len());
+                for (i, comp) in want.iter().enumerate() {
+                    assert_eq!(c.get(i).pixels, &comp[..], "component {i}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn finds_a_diagonal_line_and_its_axis() {
