@@ -143,9 +143,9 @@ impl Components {
         // pixels per root, then which roots are kept, in order of their first run
         count.clear();
         count.resize(runs.len(), 0);
-        for r in 0..runs.len() {
+        for (r, &(_, x0, x1)) in runs.iter().enumerate() {
             let root = find(parent, r as u32) as usize;
-            count[root] += runs[r].2 - runs[r].1;
+            count[root] += x1 - x0;
         }
         let mut total = 0usize;
         for r in 0..runs.len() {
@@ -160,13 +160,12 @@ impl Components {
         }
         pixels.resize(total, (0, 0));
         // fill, using each span's start as its write cursor
-        for r in 0..runs.len() {
+        for (r, &(y, x0, x1)) in runs.iter().enumerate() {
             let root = find(parent, r as u32) as usize;
             let k = count[root];
             if k == u32::MAX {
                 continue;
             }
-            let (y, x0, x1) = runs[r];
             let span = &mut spans[k as usize];
             for x in x0..x1 {
                 pixels[span.0] = (x, y);
