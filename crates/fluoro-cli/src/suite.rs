@@ -14,6 +14,10 @@ pub struct SuiteArgs {
     /// Three small studies only (what CI runs).
     #[arg(long)]
     pub quick: bool,
+    /// Development set: the same configurations with other seeds (held-out seed - 4000,
+    /// e.g. 5001-5012), for tuning without ever looking at the held-out suite.
+    #[arg(long)]
+    pub dev: bool,
     /// Also write per-study and pooled scores as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -234,7 +238,10 @@ pub fn run(a: &SuiteArgs) -> Result<()> {
         "{:<30}{:>7}{:>6}{:>9}{:>9}{:>9}{:>7}{:>7}{:>7}{:>7}",
         "study", "recall", "FP", "tip mm", "axis", "VILL mm", "acc", "missed", "D-lam", "D-ins"
     );
-    for (name, cfg) in studies(a.quick) {
+    for (name, mut cfg) in studies(a.quick) {
+        if a.dev {
+            cfg.seed -= 4000;
+        }
         let dir = a.out.join(&name);
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("{}: cannot create", dir.display()))?;
