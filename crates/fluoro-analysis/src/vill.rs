@@ -28,6 +28,9 @@ pub struct VillParams {
     pub history: usize,
     /// A new line further than this (mm) from the running one is an outlier.
     pub outlier_mm: f64,
+    /// Thin-line pixels are widened by this much (mm) before the lamina search, so that
+    /// the fringe of a thin dark line is not taken for a lamina.
+    pub thin_fringe_mm: f64,
 }
 
 impl Default for VillParams {
@@ -37,6 +40,29 @@ impl Default for VillParams {
             lamina_frac: 0.05,
             history: 9,
             outlier_mm: 3.0,
+            thin_fringe_mm: 0.6,
+        }
+    }
+}
+
+/// Binary dilation of `src` by a square of radius `r` (separable max), into `dst`.
+fn dilate(src: &Frame<u8>, r: usize, tmp: &mut Frame<u8>, dst: &mut Frame<u8>) {
+    let (w, h) = src.size();
+    tmp.reshape(w, h);
+    dst.reshape(w, h);
+    for y in 0..h {
+        let row = src.row(y);
+        for x in 0..w {
+            let v = row[x.saturating_sub(r)..(x + r + 1).min(w)]
+                .iter()
+                .any(|&v| v != 0);
+            tmp.set(x, y, u8::from(v));
+        }
+    }
+    for y in 0..h {
+        for x in 0..w {
+            let v = (y.saturating_sub(r)..(y + r + 1).min(h)).any(|yy| tmp.get(x, yy) != 0);
+            dst.set(x, y, u8::from(v));
         }
     }
 }
@@ -53,6 +79,9 @@ pub struct VillDetector {
     bg: Frame<f32>,
     large: fluoro_enhance::gaussian::LargeBlurScratch,
     roi: Frame<u8>,
+    thin: Frame<u8>,
+    thin_tmp: Frame<u8>,
+    thin_wide: Frame<u8>,
     comps: crate::components::Components,
     scored: Vec<(f64, [f64; 2])>,
     confident: bool,
@@ -217,6 +246,17 @@ impl VillDetector {
         let (rw, rh) = (x1 - x0 + 1, y1 - y0 + 1);
         let t = self.params.lamina_frac * range;
         let (thin_r, thin_limit) = thin;
+        // thin lines (contrast, a lamina seen edge-on) with their blurred fringe: a thin
+        // line's edges are dark but not thin themselves, and would pass for a lamina
+        let fringe = (self.params.thin_fringe_mm / mm).round().max(0.0) as usize;
+        self.thin.reshape(rw, rh);
+        for yy in 0..rh {
+            for xx in 0..rw {
+                let v = u8::from(thin_r.get(x0 + xx, y0 + yy) > thin_limit);
+                self.thin.set(xx, yy, v);
+            }
+        }
+        dilate(&self.thin, fringe, &mut self.thin_tmp, &mut self.thin_wide);
         self.roi.reshape(rw, rh);
         for yy in 0..rh {
             for xx in 0..rw {
@@ -225,7 +265,7 @@ impl VillDetector {
                 let (ddx, ddy) = (p[0] - centre[0], p[1] - centre[1]);
                 let inside = ddx * ddx + ddy * ddy <= r * r && mask.get(x, y) != 0;
                 let dark = self.bg.get(x, y) - self.smooth.get(x, y) > t;
-                let is_thin = thin_r.get(x, y) > thin_limit;
+                let is_thin = self.thin_wide.get(xx, yy) != 0;
                 let u =
                     (((p[0] - sh.rear[0]) * dx + (p[1] - sh.rear[1]) * dy) / l2).clamp(0.0, 1.0);
                 let (qx, qy) = (sh.rear[0] + dx * u, sh.rear[1] + dy * u);
@@ -238,20 +278,22 @@ impl VillDetector {
         self.comps
             .label(&self.roi, (4.0 / (mm * mm)).max(6.0) as usize);
         let comps = &self.comps;
-        let near = 10.0 / mm;
-        // per side of the axis line, the component with the most pixels near the centre
+        // per side of the axis line, the largest dark region in the disc (a window can be
+        // 22 mm wide, so a lamina's nearest pixels may be far from the centre)
         let mut best: [Option<(usize, usize)>; 2] = [None, None];
         for (ci, comp) in comps.iter().enumerate() {
-            let (mut side_sum, mut n_near) = (0.0, 0usize);
-            for &(xx, yy) in comp.pixels {
-                let p = [f64::from(xx) + x0 as f64, f64::from(yy) + y0 as f64];
-                side_sum += (p[0] - sh.tip[0]) * c[0] + (p[1] - sh.tip[1]) * c[1];
-                let (qx, qy) = (p[0] - centre[0], p[1] - centre[1]);
-                n_near += usize::from(qx * qx + qy * qy <= near * near);
-            }
+            let side_sum: f64 = comp
+                .pixels
+                .iter()
+                .map(|&(xx, yy)| {
+                    let p = [f64::from(xx) + x0 as f64, f64::from(yy) + y0 as f64];
+                    (p[0] - sh.tip[0]) * c[0] + (p[1] - sh.tip[1]) * c[1]
+                })
+                .sum();
             let side = usize::from(side_sum > 0.0);
-            if n_near > 0 && best[side].is_none_or(|(_, n)| n_near > n) {
-                best[side] = Some((ci, n_near));
+            let n = comp.pixels.len();
+            if best[side].is_none_or(|(_, m)| n > m) {
+                best[side] = Some((ci, n));
             }
         }
         let (Some((ua, _)), Some((la, _))) = (best[0], best[1]) else {
