@@ -3,6 +3,7 @@
 //! guidance numbers ([`guidance`]). [`Analyzer`] runs them on one frame with state carried
 //! between frames; it allocates nothing per frame once sizes are set.
 
+pub mod anatomy;
 pub mod components;
 pub mod guidance;
 pub mod instrument;
@@ -65,6 +66,12 @@ pub struct AnalysisTimes {
 #[derive(Debug, Default)]
 pub struct Analyzer {
     times: AnalysisTimes,
+    anatomy: anatomy::AnatomyFeatures,
+    anatomy_scores: Vec<f32>,
+    anatomy_classes: Vec<u8>,
+    anatomy_cols: Vec<(u32, u32, f32)>,
+    anatomy_rows: Vec<(u32, u32, f32)>,
+    anatomy_scratch: anatomy::ScoreScratch,
     params: AnalysisParams,
     detector: instrument::InstrumentDetector,
     tracker: track::TipTracker,
@@ -117,6 +124,11 @@ impl Analyzer {
     /// The label map of the last frame.
     pub fn labels(&self) -> &Frame<u8> {
         &self.labels
+    }
+
+    /// The anatomy features of the last frame (what the anatomy model is trained on).
+    pub fn anatomy_features(&self) -> &anatomy::AnatomyFeatures {
+        &self.anatomy
     }
 
     /// Where the time of the last call went.
@@ -195,15 +207,48 @@ impl Analyzer {
             mm_per_px,
             self.params.caution_mm,
         );
+        let ventral = ventral.or(self.last_detection.as_ref().map(|d| d.dir));
+        let mm = mm_per_px.unwrap_or(0.3);
+        self.anatomy.compute(
+            f,
+            mask,
+            &anatomy::Landmarks {
+                vill,
+                ventral,
+                tool: det.as_ref().map(|d| (d.tip, d.dir)),
+                mm_per_px: mm,
+                range,
+            },
+        );
+        let model = anatomy::embedded_model();
+        if let Some(m) = model {
+            anatomy::score_grid(
+                &self.anatomy,
+                m,
+                &mut self.anatomy_scratch,
+                &mut self.anatomy_scores,
+            );
+            anatomy::cell_classes(&self.anatomy_scores, &mut self.anatomy_classes);
+            let (gw, gh, k) = self.anatomy.grid();
+            anatomy::cell_table(f.width(), k, gw, &mut self.anatomy_cols);
+            anatomy::cell_table(f.height(), k, gh, &mut self.anatomy_rows);
+        }
         segment::segment(
             &segment::SegmentInput {
+                anatomy: model.is_some().then(|| segment::Anatomy {
+                    gw: self.anatomy.grid().0,
+                    scores: &self.anatomy_scores,
+                    classes: &self.anatomy_classes,
+                    cols: &self.anatomy_cols,
+                    rows: &self.anatomy_rows,
+                }),
                 response: self.detector.response(),
                 range,
                 mask,
                 tool: det.as_ref(),
                 vill,
-                ventral: ventral.or(self.last_detection.as_ref().map(|d| d.dir)),
-                mm_per_px: mm_per_px.unwrap_or(0.3),
+                ventral,
+                mm_per_px: mm,
                 darkness: self
                     .vill
                     .darkness_maps()

@@ -14,6 +14,20 @@ use crate::instrument::Detection;
 use fluoro_core::{Frame, labels};
 use rayon::prelude::*;
 
+/// The anatomy model's output for [`SegmentInput`].
+pub struct Anatomy<'a> {
+    /// Grid width.
+    pub gw: usize,
+    /// Class scores per cell.
+    pub scores: &'a [f32],
+    /// Arg-max class per cell.
+    pub classes: &'a [u8],
+    /// Cells of each column and row (`anatomy::cell_table`).
+    pub cols: &'a [(u32, u32, f32)],
+    /// See `cols`.
+    pub rows: &'a [(u32, u32, f32)],
+}
+
 /// Inputs the segmentation needs besides the frame.
 pub struct SegmentInput<'a> {
     /// Dark-line response (instrument scale) of the frame.
@@ -32,6 +46,9 @@ pub struct SegmentInput<'a> {
     pub mm_per_px: f64,
     /// Lamina darkness: (wide background, smoothed frame, threshold) from the VILL detector.
     pub darkness: Option<(&'a Frame<f32>, &'a Frame<f32>, f32)>,
+    /// Anatomy class scores on the working grid (`crate::anatomy`): when present they give
+    /// lamina, ligamentum flavum and contrast instead of the rules below.
+    pub anatomy: Option<Anatomy<'a>>,
 }
 
 /// The VILL as linear functions of the pixel position: signed ventral distance `d` (px,
@@ -121,7 +138,16 @@ pub fn segment(input: &SegmentInput, out: &mut Frame<u8>) {
                 let px = x as f64;
                 let r = rrow[x];
                 let mut lab = labels::BACKGROUND;
-                if let Some(v) = &vill {
+                if let Some(an) = &input.anatomy {
+                    lab = [
+                        labels::BACKGROUND,
+                        labels::LAMINA,
+                        labels::LIGAMENTUM_FLAVUM,
+                        labels::CONTRAST,
+                    ][crate::anatomy::class_at(
+                        an.scores, an.classes, an.gw, an.cols[x], an.rows[y],
+                    )];
+                } else if let Some(v) = &vill {
                     let (qx, qy) = (px - v.a[0], py - v.a[1]);
                     let d = qx * v.n[0] + qy * v.n[1];
                     let lamina = match dark {

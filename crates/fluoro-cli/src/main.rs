@@ -10,6 +10,7 @@ mod process;
 mod send;
 mod suite;
 mod synth;
+mod train_data;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -75,6 +76,9 @@ enum Command {
     /// Push a study to a DICOM Storage SCP with C-STORE (`--per-frame`: one single-frame
     /// instance per frame at the recorded timing, as a C-arm does).
     Send(send::SendArgs),
+    /// Export the anatomy model's training set (features and truth classes of simulated
+    /// studies with their own seeds) for `scripts/train_anatomy.py`.
+    TrainData(train_data::TrainDataArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -101,6 +105,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Live(args) => live::run(&args),
         Command::Stream(args) => live::stream(&args),
         Command::Send(args) => send::run(&args),
+        Command::TrainData(args) => train_data::run(&args),
     }
 }
 

@@ -251,6 +251,11 @@ impl FrameLoop {
         Ok((analysis, times))
     }
 
+    /// The analyzer (its anatomy features, for `fluoro train-data`).
+    pub fn analyzer(&self) -> &fluoro_analysis::Analyzer {
+        &self.analyzer
+    }
+
     /// The label map of the last frame.
     pub fn labels(&self) -> &Frame<u8> {
         self.analyzer.labels()

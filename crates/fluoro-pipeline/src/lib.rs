@@ -43,6 +43,30 @@ pub fn listen_address(arg: &str, default_port: u16) -> String {
     }
 }
 
+/// `params` adapted to a study: its intensity model and value range, and the view (the VILL
+/// only in oblique views; the edge-touch rule off in AP and lateral views).
+pub fn study_params(
+    study: &Study,
+    input: &source::StudyInput,
+    params: &PipelineParams,
+) -> PipelineParams {
+    let mut params = params.clone();
+    params.enhance.intensity = input.intensity;
+    params.enhance.range = input.range;
+    let clo_like = study
+        .info()
+        .geometry
+        .primary_angle_deg
+        .is_none_or(|a| a.abs() > 15.0 && a.abs() < 75.0);
+    params.analysis.vill_enabled = params.analysis.vill_enabled && clo_like;
+    if !clo_like {
+        // In AP and lateral views the portal is foreshortened and may end inside the field;
+        // the edge-touch rule (which rejects edge-on contrast lines in CLO) does not apply.
+        params.analysis.instrument.edge_touch_frac = f32::INFINITY;
+    }
+    params
+}
+
 /// Errors of study processing.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -88,19 +112,7 @@ pub fn process_study(
     let study = Study::open(study_path)?;
     let info = study.info().clone();
     let input = source::StudyInput::new(&study);
-    let mut params = params.clone();
-    params.enhance.intensity = input.intensity;
-    params.enhance.range = input.range;
-    let clo_like = info
-        .geometry
-        .primary_angle_deg
-        .is_none_or(|a| a.abs() > 15.0 && a.abs() < 75.0);
-    params.analysis.vill_enabled = params.analysis.vill_enabled && clo_like;
-    if !clo_like {
-        // In AP and lateral views the portal is foreshortened and may end inside the field;
-        // the edge-touch rule (which rejects edge-on contrast lines in CLO) does not apply.
-        params.analysis.instrument.edge_touch_frac = f32::INFINITY;
-    }
+    let params = study_params(&study, &input, params);
     let mut fl = FrameLoop::with_backend(params.clone(), backend)?;
     let mask = study.shutter_mask();
     let mm = info.mm_per_px;
