@@ -6,7 +6,7 @@ standardised features, softmax cross-entropy with square-root inverse-frequency 
 (background was subsampled to a quarter by the exporter, which the weights undo), Adam.
 Validation: every sixth study is held out; per-class Dice on its cells is printed.
 
-    cargo run --release -p fluoro-cli -- train-data --out /tmp/anat
+    cargo run --release -p fluoro-cli -- train-data --out /tmp/anat --studies 48
     python3 scripts/train_anatomy.py /tmp/anat crates/fluoro-analysis/src/anatomy_weights.json
 """
 import json
@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-HIDDEN = (32, 32)
+HIDDEN = (64, 64)
 EPOCHS = 12
 BATCH = 2048
 LR = 3e-3

@@ -8,7 +8,7 @@
 //! and axis). A two-hidden-layer perceptron, trained on simulated studies by
 //! `scripts/train_anatomy.py` from `fluoro train-data` (seeds never used for evaluation),
 //! scores the four classes; full-resolution labels take the arg-max of the bilinearly
-//! interpolated scores. The weights (a few thousand numbers) are committed in
+//! interpolated scores. The weights (21-64-64-4, ~5.8k numbers) are committed in
 //! `anatomy_weights.json`.
 
 use fluoro_core::Frame;
