@@ -6,7 +6,7 @@ standardised features, softmax cross-entropy with square-root inverse-frequency 
 (background was subsampled to a quarter by the exporter, which the weights undo), Adam.
 Validation: every sixth study is held out; per-class Dice on its cells is printed.
 
-    cargo run --release -p fluoro-cli -- train-data --out /tmp/anat --studies 48
+    cargo run --release -p fluoro-cli -- train-data --out /tmp/anat
     python3 scripts/train_anatomy.py /tmp/anat crates/fluoro-analysis/src/anatomy_weights.json
 """
 import json

@@ -23,7 +23,7 @@ pub struct TrainDataArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Number of studies (cycling through the suite's 12 configurations).
-    #[arg(long, default_value_t = 48)]
+    #[arg(long, default_value_t = 96)]
     pub studies: usize,
     /// Seed of the first study.
     #[arg(long, default_value_t = 3001)]
