@@ -268,20 +268,30 @@ impl Mlp {
         for (li, l) in self.layers.iter().enumerate() {
             b.clear();
             b.extend_from_slice(&l.b);
-            for (i, &xi) in a.iter().enumerate().take(l.inp) {
-                if xi == 0.0 {
-                    continue;
-                }
-                for (acc, &w) in b.iter_mut().zip(&l.w[i * l.out..(i + 1) * l.out]) {
-                    *acc += w * xi;
-                }
-            }
-            if li != last {
-                b.iter_mut().for_each(|v| *v = v.max(0.0));
-            }
+            dense(&l.w, l.out, &a[..l.inp], b, li != last);
             std::mem::swap(a, b);
         }
         out.copy_from_slice(&a[..N_CLASSES]);
+    }
+}
+
+/// `acc += W x` with `W` input-major (`w[i * out + o]`), then ReLU when asked. Compiled for
+/// AVX-512 and AVX2+FMA with runtime dispatch.
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx2+fma",
+    "x86_64+avx2+fma"
+))]
+fn dense(w: &[f32], out: usize, x: &[f32], acc: &mut [f32], relu: bool) {
+    for (i, &xi) in x.iter().enumerate() {
+        if xi == 0.0 {
+            continue;
+        }
+        for (a, &wv) in acc.iter_mut().zip(&w[i * out..(i + 1) * out]) {
+            *a += wv * xi;
+        }
+    }
+    if relu {
+        acc.iter_mut().for_each(|v| *v = v.max(0.0));
     }
 }
 
