@@ -10,6 +10,7 @@ use fluoro_pipeline::live::{FrameSource, LiveLoop};
 use fluoro_pipeline::source::StudyInput;
 use fluoro_pipeline::{FrameLoop, PipelineParams};
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -75,11 +76,13 @@ fn fixture() -> Fixture {
     }
 }
 
-/// Cycles the fixture's frames at a steady pace.
+/// Cycles the fixture's frames in lockstep with the display: a frame is sent once the
+/// previous one has been shown, so nothing is dropped however fast the machine is.
 struct Cycle {
     frames: Vec<Frame<f32>>,
     next: usize,
     left: usize,
+    shown: Arc<AtomicU64>,
 }
 
 impl FrameSource for Cycle {
@@ -88,7 +91,9 @@ impl FrameSource for Cycle {
             return None;
         }
         self.left -= 1;
-        std::thread::sleep(Duration::from_millis(8));
+        while self.shown.load(Ordering::Acquire) < self.next as u64 {
+            std::thread::sleep(Duration::from_micros(200));
+        }
         let f = &self.frames[self.next % self.frames.len()];
         buf.reshape(f.width(), f.height());
         buf.data_mut().copy_from_slice(f.data());
@@ -121,11 +126,13 @@ fn the_frame_loop_and_the_live_loop_do_not_allocate_per_frame() {
     );
 
     // the live loop: reader + processing threads, a display that recycles what it showed
+    let shown_count = Arc::new(AtomicU64::new(0));
     let live = LiveLoop::start(
         Box::new(Cycle {
             frames: fx.frames.clone(),
             next: 0,
-            left: 120,
+            left: 80,
+            shown: shown_count.clone(),
         }),
         FrameLoop::new(PipelineParams::default()),
         fx.mask.clone(),
@@ -141,17 +148,18 @@ fn the_frame_loop_and_the_live_loop_do_not_allocate_per_frame() {
                     start = Some(counters());
                     first_counted = live.report().arrived;
                 }
-                if shown == 90 {
+                if shown == 70 {
                     end = Some((counters(), live.report().arrived));
                 }
                 live.recycle(r);
+                shown_count.store(shown, Ordering::Release);
             }
             None if live.finished() => break,
             None => std::thread::sleep(Duration::from_millis(1)),
         }
     }
     live.join().unwrap();
-    let ((a0, b0), ((a1, b1), last)) = (start.unwrap(), end.expect("90 results shown"));
+    let ((a0, b0), ((a1, b1), last)) = (start.unwrap(), end.expect("70 results shown"));
     let frames = (last - first_counted).max(1);
     let (a, b) = ((a1 - a0) / frames, (b1 - b0) / frames);
     eprintln!("live loop: {a} allocations, {b} bytes per frame over {frames} frames");
