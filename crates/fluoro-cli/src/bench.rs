@@ -54,6 +54,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let backend = fl.backend().to_string();
     let (mut enh, mut ana, mut ovl, mut tot) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut a_ins, mut a_vill, mut a_seg) = (Vec::new(), Vec::new(), Vec::new());
+    let mut gpu_ms: Vec<[f64; 6]> = Vec::new();
     for i in 0..a.frames + warm {
         let (_, t) = fl.process(&frames[i % n_unique], &mask, mm, true)?;
         if i >= warm {
@@ -62,6 +63,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             a_ins.push(t.analysis.instrument_ms);
             a_vill.push(t.analysis.vill_ms);
             a_seg.push(t.analysis.segment_ms);
+            gpu_ms.extend(fl.gpu_stage_ms());
             ovl.push(t.overlay_ms);
             tot.push(t.total_ms);
         }
@@ -76,6 +78,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     ];
     let total = TimeStats::of(&tot);
     let threads = rayon::current_num_threads();
+    let gpu = gpu_report(&fl, &gpu_ms, a.size)?;
     if a.json {
         let st: serde_json::Map<String, serde_json::Value> = stages
             .iter()
@@ -93,7 +96,8 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         println!(
             "{}",
             json!({"backend": if backend.starts_with("gpu") { "gpu" } else { "cpu" }, "adapter": backend, "size": a.size, "frames": a.frames, "threads": threads,
-                   "stages": st, "total": {"median_ms": total.median_ms, "p95_ms": total.p95_ms, "p99_ms": total.p99_ms}})
+                   "stages": st, "total": {"median_ms": total.median_ms, "p95_ms": total.p95_ms, "p99_ms": total.p99_ms},
+                   "throughput_fps": 1000.0 / total.median_ms.max(1e-9), "gpu": gpu})
         );
     } else {
         println!(
@@ -107,6 +111,73 @@ pub fn run(a: &BenchArgs) -> Result<()> {
                 s.median_ms, s.p95_ms, s.p99_ms
             );
         }
+        println!(
+            "throughput {:.1} frames/s",
+            1000.0 / total.median_ms.max(1e-9)
+        );
+        if !gpu.is_null() {
+            println!(
+                "\nGPU stages (timestamps; floor = bytes the stage must move / copy bandwidth {:.1} GB/s):",
+                gpu["copy_bandwidth_gbps"].as_f64().unwrap_or(0.0)
+            );
+            println!(
+                "{:<14}{:>10}{:>10}{:>10}",
+                "stage", "median", "floor", "fraction"
+            );
+            let stages = gpu["stages"].as_object().cloned().unwrap_or_default();
+            for name in fluoro_gpu::profile::STAGES
+                .iter()
+                .chain(std::iter::once(&"chain"))
+            {
+                let s = if *name == "chain" {
+                    &gpu["chain"]
+                } else {
+                    &stages[*name]
+                };
+                println!(
+                    "{name:<14}{:>10.3}{:>10.3}{:>10.3}",
+                    s["median_ms"].as_f64().unwrap_or(0.0),
+                    s["floor_ms"].as_f64().unwrap_or(0.0),
+                    s["floor_fraction"].as_f64().unwrap_or(0.0)
+                );
+            }
+        }
     }
     Ok(())
+}
+
+/// Per-stage GPU times (medians over the frames), the bytes each stage must move, and how
+/// close each comes to that floor at the measured copy bandwidth; `null` on the CPU or on a
+/// device without timestamps.
+fn gpu_report(fl: &FrameLoop, per_frame: &[[f64; 6]], size: usize) -> Result<serde_json::Value> {
+    use fluoro_gpu::profile::{FLOOR_BYTES_PER_PIXEL, STAGES};
+    let Some(bw) = fl.gpu_copy_bandwidth_gbps() else {
+        return Ok(serde_json::Value::Null);
+    };
+    let bw = bw?;
+    if per_frame.is_empty() {
+        return Ok(json!({"copy_bandwidth_gbps": bw, "stages": null}));
+    }
+    let px = (size * size) as f64;
+    let mut stages = serde_json::Map::new();
+    let (mut sum_ms, mut sum_floor) = (0.0, 0.0);
+    for (i, name) in STAGES.iter().enumerate() {
+        let v: Vec<f64> = per_frame.iter().map(|m| m[i]).collect();
+        let med = TimeStats::of(&v).median_ms;
+        let bytes = FLOOR_BYTES_PER_PIXEL[i] as f64 * px;
+        let floor_ms = bytes / (bw * 1e9) * 1e3;
+        sum_ms += med;
+        sum_floor += floor_ms;
+        stages.insert(
+            name.to_string(),
+            json!({"median_ms": med, "bytes": bytes, "floor_ms": floor_ms,
+                   "floor_fraction": if med > 0.0 { floor_ms / med } else { 0.0 }}),
+        );
+    }
+    Ok(json!({
+        "copy_bandwidth_gbps": bw,
+        "stages": stages,
+        "chain": {"median_ms": sum_ms, "floor_ms": sum_floor,
+                  "floor_fraction": if sum_ms > 0.0 { sum_floor / sum_ms } else { 0.0 }},
+    }))
 }

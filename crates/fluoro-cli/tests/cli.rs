@@ -294,6 +294,16 @@ fn bench_json_has_the_documented_shape() {
         let g: serde_json::Value = serde_json::from_slice(&gpu.stdout).unwrap();
         assert_eq!(g["backend"], "gpu", "{g}");
         assert!(g["adapter"].as_str().unwrap().starts_with("gpu: "), "{g}");
+        // per-stage GPU times against the bandwidth floor (lavapipe records timestamps)
+        assert!(
+            g["gpu"]["copy_bandwidth_gbps"].as_f64().unwrap() > 0.0,
+            "{g}"
+        );
+        let chain = &g["gpu"]["chain"];
+        assert!(chain["median_ms"].as_f64().unwrap() > 0.0, "{g}");
+        let f = chain["floor_fraction"].as_f64().unwrap();
+        assert!(f > 0.0 && f <= 1.0, "{g}");
+        assert!(g["throughput_fps"].as_f64().unwrap() > 0.0, "{g}");
     }
 }
 

@@ -147,6 +147,7 @@ pub struct GpuEnhancer {
     readback: Vec<f32>,
     denoised: Frame<f32>,
     output: Frame<f32>,
+    profiler: Option<crate::profile::GpuProfiler>,
 }
 
 fn buf(d: &wgpu::Device, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
@@ -217,7 +218,9 @@ impl GpuEnhancer {
         ctx.queue
             .write_buffer(&k_coarse, 0, bytemuck::cast_slice(&kc[..kc.len().min(512)]));
         let kernel_radii = (kf.len().min(511) / 2, kc.len().min(511) / 2);
+        let profiler = crate::profile::GpuProfiler::new(&ctx);
         Self {
+            profiler,
             u_norm: ub("u_norm", 32),
             u_temp: ub("u_temp", 32),
             u_bil: ub("u_bil", 32),
@@ -247,6 +250,12 @@ impl GpuEnhancer {
             denoised: Frame::new(0, 0),
             output: Frame::new(0, 0),
         }
+    }
+
+    /// GPU milliseconds per stage of the last frame (`profile::STAGES`), when the device
+    /// records timestamps.
+    pub fn stage_ms(&self) -> Option<[f64; 6]> {
+        self.profiler.as_ref().map(|p| p.stage_ms())
     }
 
     /// The context (adapter information).
@@ -437,13 +446,16 @@ impl GpuEnhancer {
         );
         let (gx, gy) = (w.div_ceil(16) as u32, h.div_ceil(16) as u32);
         let next = 1 - self.current;
+        if let Some(p) = &mut self.profiler {
+            p.begin_frame();
+        }
         let mut enc = d.create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some("chain-a"),
         });
         {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("normalize"),
-                timestamp_writes: None,
+                timestamp_writes: self.profiler.as_mut().map(|p| p.writes(0)),
             });
             pass.set_bind_group(0, &s.bg_norm, &[]);
             pass.set_pipeline(&self.m.norm.pipelines[0]);
@@ -472,7 +484,7 @@ impl GpuEnhancer {
             {
                 let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: Some("gate"),
-                    timestamp_writes: None,
+                    timestamp_writes: self.profiler.as_mut().map(|p| p.writes(1)),
                 });
                 pass.set_bind_group(0, &s.bg_temporal[self.current], &[]);
                 pass.set_pipeline(&self.m.temporal.pipelines[0]);
@@ -515,7 +527,7 @@ impl GpuEnhancer {
             );
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("temporal"),
-                timestamp_writes: None,
+                timestamp_writes: self.profiler.as_mut().map(|p| p.writes(2)),
             });
             pass.set_bind_group(0, &s.bg_temporal[self.current], &[]);
             pass.set_pipeline(&self.m.temporal.pipelines[1]);
@@ -597,12 +609,18 @@ impl GpuEnhancer {
         );
         {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("spatial+contrast"),
-                timestamp_writes: None,
+                label: Some("bilateral"),
+                timestamp_writes: self.profiler.as_mut().map(|p| p.writes(3)),
             });
             pass.set_bind_group(0, &s.bg_bilateral[next], &[]);
             pass.set_pipeline(&self.m.bilateral.pipelines[0]);
             pass.dispatch_workgroups(gx, gy, 1);
+        }
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("clahe"),
+                timestamp_writes: self.profiler.as_mut().map(|p| p.writes(4)),
+            });
             pass.set_bind_group(0, &s.bg_clahe, &[]);
             pass.set_pipeline(&self.m.clahe.pipelines[0]);
             pass.dispatch_workgroups(((tx * ty * bins) as u32).div_ceil(256), 1, 1);
@@ -612,6 +630,12 @@ impl GpuEnhancer {
             pass.dispatch_workgroups((tx * ty) as u32, 1, 1);
             pass.set_pipeline(&self.m.clahe.pipelines[3]);
             pass.dispatch_workgroups(gx, gy, 1);
+        }
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("detail"),
+                timestamp_writes: self.profiler.as_mut().map(|p| p.writes(5)),
+            });
             pass.set_pipeline(&self.m.conv.pipelines[0]);
             pass.set_bind_group(0, &s.bg_conv[0], &[]);
             pass.dispatch_workgroups(gx, gy, 1);
@@ -631,6 +655,9 @@ impl GpuEnhancer {
         }
         enc.copy_buffer_to_buffer(&s.den_ref, 0, &s.stage_den, 0, (w * h * 4) as u64);
         enc.copy_buffer_to_buffer(&s.out, 0, &s.stage_out, 0, (w * h * 4) as u64);
+        if let Some(p) = &self.profiler {
+            p.resolve(&mut enc);
+        }
         q.submit([enc.finish()]);
         self.current = next;
         self.ctx.map_read(&s.stage_den, w * h, &mut self.readback)?;
@@ -643,6 +670,9 @@ impl GpuEnhancer {
         self.output
             .data_mut()
             .copy_from_slice(&self.readback[..w * h]);
+        if let Some(p) = &mut self.profiler {
+            p.read(&self.ctx)?;
+        }
         Ok(())
     }
 }

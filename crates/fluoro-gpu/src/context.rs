@@ -44,6 +44,8 @@ pub struct GpuContext {
     pub info: wgpu::AdapterInfo,
     /// Limits granted.
     pub limits: wgpu::Limits,
+    /// True when the device records GPU timestamps (per-stage times in `fluoro bench`).
+    pub timestamps: bool,
 }
 
 impl GpuContext {
@@ -61,9 +63,15 @@ impl GpuContext {
         .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
         let info = adapter.get_info();
         let limits = adapter.limits();
+        let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("fluoro"),
             required_limits: limits.clone(),
+            required_features: if timestamps {
+                wgpu::Features::TIMESTAMP_QUERY
+            } else {
+                wgpu::Features::empty()
+            },
             ..Default::default()
         }))
         .map_err(|e| GpuError::Device {
@@ -75,6 +83,7 @@ impl GpuContext {
             queue,
             info,
             limits,
+            timestamps,
         })
     }
 
@@ -115,7 +124,17 @@ impl GpuContext {
         len: usize,
         out: &mut Vec<f32>,
     ) -> Result<(), GpuError> {
-        let slice = staging.slice(0..(len * 4) as u64);
+        self.map_read_pod(staging, len, out)
+    }
+
+    /// Like [`GpuContext::map_read`] for any plain-data element type.
+    pub fn map_read_pod<T: bytemuck::Pod>(
+        &self,
+        staging: &wgpu::Buffer,
+        len: usize,
+        out: &mut Vec<T>,
+    ) -> Result<(), GpuError> {
+        let slice = staging.slice(0..(len * std::mem::size_of::<T>()) as u64);
         let (tx, rx) = mpsc::channel();
         slice.map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);

@@ -9,6 +9,7 @@ pub mod chain;
 pub mod context;
 pub mod filters;
 pub mod layout;
+pub mod profile;
 pub mod shaders;
 
 pub use context::{GpuContext, GpuError};

@@ -139,3 +139,56 @@ fn whole_chain_matches_cpu_over_a_sequence() {
         assert!(max < 5e-3, "frame {n}: max difference {max} of the range");
     }
 }
+
+/// Per-stage GPU times come from timestamp queries when the device has them (lavapipe
+/// does): every stage that ran has a finite, non-negative time, the gate and temporal
+/// stages are absent on the first frame (nothing to compare with yet), and the stages sum
+/// to less than the frame's wall time. The copy bandwidth is positive.
+#[test]
+fn stage_times_and_copy_bandwidth() {
+    if std::env::var("FLUORO_SKIP_GPU").is_ok_and(|v| v == "1") {
+        eprintln!("SKIPPED: FLUORO_SKIP_GPU=1");
+        return;
+    }
+    let ctx = GpuContext::new()
+        .unwrap_or_else(|e| panic!("{e} (set FLUORO_SKIP_GPU=1 on a machine without any adapter)"));
+    let bw = fluoro_gpu::profile::copy_bandwidth_gbps(&ctx).unwrap();
+    assert!(bw.is_finite() && bw > 0.0, "{bw}");
+    let has_timestamps = ctx.timestamps;
+    eprintln!(
+        "{}: timestamps {has_timestamps}, copy {bw:.1} GB/s",
+        ctx.describe()
+    );
+    let mut gpu =
+        fluoro_gpu::chain::GpuEnhancer::new(ctx, fluoro_enhance::EnhanceParams::default());
+    let (w, h) = (256, 256);
+    let mask = Frame::filled(w, h, 1u8);
+    for n in 0..3 {
+        let f = frame(w, h, n + 1);
+        let t = std::time::Instant::now();
+        gpu.process(&f, &mask).unwrap();
+        let wall_ms = t.elapsed().as_secs_f64() * 1000.0;
+        let Some(ms) = gpu.stage_ms() else {
+            assert!(!has_timestamps, "timestamps supported but no stage times");
+            return;
+        };
+        assert!(ms.iter().all(|v| v.is_finite() && *v >= 0.0), "{ms:?}");
+        assert!(
+            ms[0] > 0.0 && ms[3] > 0.0 && ms[4] > 0.0 && ms[5] > 0.0,
+            "{ms:?}"
+        );
+        if n == 0 {
+            assert_eq!(
+                (ms[1], ms[2]),
+                (0.0, 0.0),
+                "no temporal work on the first frame"
+            );
+        } else {
+            assert!(ms[2] > 0.0, "{ms:?}");
+        }
+        assert!(
+            ms.iter().sum::<f64>() <= wall_ms * 1.05 + 0.5,
+            "{ms:?} vs {wall_ms} ms"
+        );
+    }
+}

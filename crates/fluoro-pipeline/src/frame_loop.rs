@@ -273,4 +273,23 @@ impl FrameLoop {
             Chain::Gpu(_) => Default::default(),
         }
     }
+
+    /// GPU milliseconds per stage of the last frame (`fluoro_gpu::profile::STAGES`), on the
+    /// GPU backend with a device that records timestamps.
+    pub fn gpu_stage_ms(&self) -> Option<[f64; 6]> {
+        match &self.enhancer {
+            Chain::Gpu(g) => g.stage_ms(),
+            Chain::Cpu(_) => None,
+        }
+    }
+
+    /// The GPU's measured copy bandwidth (GB/s, read plus write), on the GPU backend.
+    pub fn gpu_copy_bandwidth_gbps(&self) -> Option<Result<f64, LoopError>> {
+        match &self.enhancer {
+            Chain::Gpu(g) => {
+                Some(fluoro_gpu::profile::copy_bandwidth_gbps(g.context()).map_err(LoopError::from))
+            }
+            Chain::Cpu(_) => None,
+        }
+    }
 }
