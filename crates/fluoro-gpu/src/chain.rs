@@ -34,8 +34,9 @@ struct TempU {
     step: u32,
     sw: u32,
     a: f32,
-    inv_t: f32,
-    _p: [f32; 2],
+    motion_k: f32,
+    n: u32,
+    _p: f32,
 }
 
 #[repr(C)]
@@ -106,9 +107,7 @@ struct Sized {
     norm: wgpu::Buffer,
     hist: [wgpu::Buffer; 2],
     out: wgpu::Buffer,
-    samples: wgpu::Buffer,
     den_ref: wgpu::Buffer,
-    stage_samples: wgpu::Buffer,
     stage_den: wgpu::Buffer,
     stage_out: wgpu::Buffer,
     n_samples: usize,
@@ -142,8 +141,6 @@ pub struct GpuEnhancer {
     primed: bool,
     current: usize,
     mask_copy: Vec<u8>,
-    samples: Vec<f32>,
-    gate_scratch: Vec<f32>,
     readback: Vec<f32>,
     denoised: Frame<f32>,
     output: Frame<f32>,
@@ -183,8 +180,8 @@ impl GpuEnhancer {
                 d,
                 "temporal",
                 shaders::TEMPORAL,
-                &[U, R, R, W, W, R, W],
-                &["sample_gate", "hsum", "blend"],
+                &[U, R, R, W, W, R, W, W],
+                &["sample_gate", "hsum", "blend", "gate_select"],
             ),
             bilateral: Module::new(d, "bilateral", shaders::BILATERAL, &[U, R, W], &["main"]),
             conv: Module::new(d, "gaussian", shaders::GAUSSIAN, &[U, R, W, R], &["main"]),
@@ -244,8 +241,6 @@ impl GpuEnhancer {
             primed: false,
             current: 0,
             mask_copy: Vec::new(),
-            samples: Vec::new(),
-            gate_scratch: Vec::new(),
             readback: Vec::new(),
             denoised: Frame::new(0, 0),
             output: Frame::new(0, 0),
@@ -331,6 +326,8 @@ impl GpuEnhancer {
             buf(d, "half_blur", hbytes, STORAGE),
         );
         let samples = buf(d, "samples", (n_samples * 4) as u64, STORAGE);
+        // the gate's result (1 / threshold), computed on the device: nothing is read back
+        let gate = buf(d, "gate", 16, STORAGE);
         let m = &self.m;
         let bg_norm = m
             .norm
@@ -346,6 +343,7 @@ impl GpuEnhancer {
                     &hist_bufs[1],
                     &mask,
                     &samples,
+                    &gate,
                 ],
             ),
             m.temporal.bind(
@@ -358,6 +356,7 @@ impl GpuEnhancer {
                     &hist_bufs[0],
                     &mask,
                     &samples,
+                    &gate,
                 ],
             ),
         ];
@@ -389,10 +388,8 @@ impl GpuEnhancer {
             hist: hist_bufs,
             out,
             den_ref: den.clone(),
-            stage_samples: buf(d, "stage_samples", (n_samples * 4) as u64, STAGING),
             stage_den: buf(d, "stage_den", bytes, STAGING),
             stage_out: buf(d, "stage_out", bytes, STAGING),
-            samples,
             n_samples,
             sample_grid: (step as u32, sw as u32, sh as u32),
             bg_norm,
@@ -467,50 +464,6 @@ impl GpuEnhancer {
         }
         let filtering = self.primed && tp.recursion > 0.0;
         if filtering {
-            let (step, sw, sh) = s.sample_grid;
-            q.write_buffer(
-                &self.u_temp,
-                0,
-                bytemuck::bytes_of(&TempU {
-                    width: w as u32,
-                    height: h as u32,
-                    step,
-                    sw,
-                    a: 0.0,
-                    inv_t: 0.0,
-                    _p: [0.0; 2],
-                }),
-            );
-            {
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("gate"),
-                    timestamp_writes: self.profiler.as_mut().map(|p| p.writes(1)),
-                });
-                pass.set_bind_group(0, &s.bg_temporal[self.current], &[]);
-                pass.set_pipeline(&self.m.temporal.pipelines[0]);
-                pass.dispatch_workgroups(sw.div_ceil(16), sh.div_ceil(16), 1);
-            }
-            enc.copy_buffer_to_buffer(&s.samples, 0, &s.stage_samples, 0, (s.n_samples * 4) as u64);
-        } else {
-            enc.copy_buffer_to_buffer(&s.norm, 0, &s.hist[next], 0, (w * h * 4) as u64);
-        }
-        q.submit([enc.finish()]);
-        let mut enc = d.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("chain-b"),
-        });
-        if filtering {
-            self.ctx
-                .map_read(&s.stage_samples, s.n_samples, &mut self.samples)?;
-            let v = &mut self.gate_scratch;
-            v.clear();
-            v.extend(self.samples.iter().copied().filter(|&x| x >= 0.0));
-            let gate = if v.len() >= 16 {
-                let k = v.len() / 4;
-                *v.select_nth_unstable_by(k, f32::total_cmp).1 / 0.3186
-            } else {
-                1.0
-            };
-            let inv_t = 1.0 / (tp.motion_k * gate.max(1e-6) * 9.0);
             let (step, sw, _) = s.sample_grid;
             q.write_buffer(
                 &self.u_temp,
@@ -521,10 +474,23 @@ impl GpuEnhancer {
                     step,
                     sw,
                     a: tp.recursion.clamp(0.0, 0.99),
-                    inv_t,
-                    _p: [0.0; 2],
+                    motion_k: tp.motion_k,
+                    n: s.n_samples as u32,
+                    _p: 0.0,
                 }),
             );
+            {
+                let (_, sw, sh) = s.sample_grid;
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("gate"),
+                    timestamp_writes: self.profiler.as_mut().map(|p| p.writes(1)),
+                });
+                pass.set_bind_group(0, &s.bg_temporal[self.current], &[]);
+                pass.set_pipeline(&self.m.temporal.pipelines[0]);
+                pass.dispatch_workgroups(sw.div_ceil(16), sh.div_ceil(16), 1);
+                pass.set_pipeline(&self.m.temporal.pipelines[3]);
+                pass.dispatch_workgroups(1, 1, 1);
+            }
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("temporal"),
                 timestamp_writes: self.profiler.as_mut().map(|p| p.writes(2)),
@@ -534,6 +500,8 @@ impl GpuEnhancer {
             pass.dispatch_workgroups(gx, gy, 1);
             pass.set_pipeline(&self.m.temporal.pipelines[2]);
             pass.dispatch_workgroups(gx, gy, 1);
+        } else {
+            enc.copy_buffer_to_buffer(&s.norm, 0, &s.hist[next], 0, (w * h * 4) as u64);
         }
         self.primed = true;
         // bilateral: from the new history into den
