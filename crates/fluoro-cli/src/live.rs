@@ -62,19 +62,17 @@ pub fn run(a: &LiveArgs) -> Result<()> {
     if !(a.speed.is_finite() && a.speed >= 0.0) {
         bail!("--speed {}: must be >= 0", a.speed);
     }
-    let fl = FrameLoop::with_backend(PipelineParams::default(), a.backend.into())?;
-    let backend = fl.backend().to_string();
     let mut receiver = None;
+    // the loop runs with the parameters `fluoro process` would use for the same study
+    let mut params = PipelineParams::default();
     let (source, mask, mm): (Box<dyn FrameSource>, Frame<u8>, Option<f64>) =
         if let Some(path) = &a.study {
             let study = fluoro_dicom::Study::open(path)?;
             let mask = study.shutter_mask();
             let mm = study.info().mm_per_px;
-            (
-                Box::new(PlaybackSource::new(study, a.speed, a.repeat)),
-                mask,
-                mm,
-            )
+            let src = PlaybackSource::new(study, a.speed, a.repeat);
+            params = src.study_params(&params);
+            (Box::new(src), mask, mm)
         } else if let Some(addr) = &a.dicom_listen {
             let addr = &fluoro_pipeline::listen_address(addr, fluoro_pipeline::DICOM_PORT);
             let mut cfg = fluoro_scp::ScpConfig::new(&a.store_dir);
@@ -92,6 +90,7 @@ pub fn run(a: &LiveArgs) -> Result<()> {
             let mut src = ReceivedSource::new(rx);
             let wait = a.seconds.map(Duration::from_secs_f64);
             let (mask, mm) = src.wait_first(wait).map_err(anyhow::Error::msg)?;
+            params = src.study_params(&params);
             receiver = Some((handle, src.stop_handle(), src.status_handle()));
             (Box::new(src), mask, mm)
         } else if let Some(addr) = &a.listen {
@@ -135,6 +134,8 @@ pub fn run(a: &LiveArgs) -> Result<()> {
         } else {
             bail!("give a STUDY, --dicom-listen ADDR, --listen ADDR or --stdin");
         };
+    let fl = FrameLoop::with_backend(params, a.backend.into())?;
+    let backend = fl.backend().to_string();
     let live = LiveLoop::start(source, fl, mask, mm);
     let t0 = Instant::now();
     let (mut shown, mut last_state) = (0u64, "-");

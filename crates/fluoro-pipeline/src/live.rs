@@ -398,6 +398,12 @@ impl PlaybackSource {
         self.step.clone()
     }
 
+    /// `base` adapted to the study (intensity model, value range, view), as `fluoro process`
+    /// would.
+    pub fn study_params(&self, base: &crate::PipelineParams) -> crate::PipelineParams {
+        crate::study_params(&self.study, &self.input, base)
+    }
+
     /// Frames in the study.
     pub fn len(&self) -> usize {
         self.times_ms.len()
@@ -459,6 +465,26 @@ impl FrameSource for PlaybackSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn playback_uses_the_parameters_process_would() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
+        let base = crate::PipelineParams::default();
+        let ap = PlaybackSource::new(
+            fluoro_dicom::Study::open(dir.join("ap-short-128.dcm")).unwrap(),
+            1.0,
+            false,
+        );
+        let clo = PlaybackSource::new(
+            fluoro_dicom::Study::open(dir.join("clo-cross-256.dcm")).unwrap(),
+            1.0,
+            false,
+        );
+        // no VILL in an AP view, as in `fluoro process`
+        assert!(!ap.study_params(&base).analysis.vill_enabled);
+        assert!(clo.study_params(&base).analysis.vill_enabled);
+        assert_eq!(clo.study_params(&base).enhance.range, (0.0, 4095.0));
+    }
 
     #[test]
     fn mailbox_keeps_only_the_newest() {

@@ -120,6 +120,15 @@ impl ReceivedSource {
         }
     }
 
+    /// `base` adapted to the instance being played (after [`ReceivedSource::wait_first`]:
+    /// the first): its intensity model, value range and view, as `fluoro process` would.
+    pub fn study_params(&self, base: &crate::PipelineParams) -> crate::PipelineParams {
+        match &self.playing {
+            Some(p) => crate::study_params(&p.study, &p.input, base),
+            None => base.clone(),
+        }
+    }
+
     fn on_event(&mut self, ev: ScpEvent) {
         let opened = match &ev {
             ScpEvent::Stored(inst) => Some(self.open(inst)),

@@ -70,8 +70,9 @@ impl Viewer {
         exit_after: Option<f64>,
         screenshot: Option<PathBuf>,
     ) -> Result<Self> {
-        let fl = FrameLoop::with_backend(PipelineParams::default(), backend)?;
-        let backend = fl.backend().to_string();
+        // the loop runs with the parameters `fluoro process` would use for the same study
+        let loop_for = |params: PipelineParams| FrameLoop::with_backend(params, backend);
+        let backend_name: String;
         let controls = Arc::new(Mutex::new(Controls {
             window: (0.0, 1.0),
             ..Default::default()
@@ -86,6 +87,8 @@ impl Viewer {
             Source::Received(src, mask, mm, handle) => {
                 let image_size = [mask.width(), mask.height()];
                 receiver = Some((handle, src.stop_handle(), src.status_handle()));
+                let fl = loop_for(src.study_params(&PipelineParams::default()))?;
+                backend_name = fl.backend().to_string();
                 (
                     LiveLoop::start_with_controls(src, fl, mask, mm, controls.clone()),
                     0,
@@ -107,6 +110,8 @@ impl Viewer {
                 );
                 let frames = src.len();
                 let handles = (src.speed_handle(), src.pause_handle(), src.step_handle());
+                let fl = loop_for(src.study_params(&PipelineParams::default()))?;
+                backend_name = fl.backend().to_string();
                 (
                     LiveLoop::start_with_controls(Box::new(src), fl, mask, mm, controls.clone()),
                     frames,
@@ -124,6 +129,8 @@ impl Viewer {
                     .ok_or_else(|| anyhow::anyhow!("{peer}: closed before the first frame"))?;
                 let mask = fluoro_pipeline::source::estimate_shutter_mask(&first);
                 let image_size = [h.width as usize, h.height as usize];
+                let fl = loop_for(PipelineParams::default())?;
+                backend_name = fl.backend().to_string();
                 (
                     LiveLoop::start_with_controls(
                         Box::new(src),
@@ -146,7 +153,7 @@ impl Viewer {
             speed,
             paused,
             step,
-            backend,
+            backend: backend_name,
             frames,
             latest: None,
             texture: None,
