@@ -27,6 +27,15 @@ pub struct AnalysisParams {
     pub instrument: instrument::InstrumentParams,
     /// VILL detector.
     pub vill: vill::VillParams,
+    /// Score the anatomy model on every n-th frame only (1 = every frame, as `fluoro
+    /// process` does). The live loop uses more: anatomy barely changes between frames, and
+    /// in between the label map reuses the last scores with the current instrument.
+    #[serde(default = "one")]
+    pub anatomy_every: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl Default for AnalysisParams {
@@ -36,6 +45,7 @@ impl Default for AnalysisParams {
             vill_enabled: true,
             instrument: Default::default(),
             vill: Default::default(),
+            anatomy_every: 1,
         }
     }
 }
@@ -70,6 +80,7 @@ pub struct Analyzer {
     anatomy_scores: Vec<f32>,
     anatomy_classes: Vec<u8>,
     anatomy_cols: Vec<(u32, u32, f32)>,
+    frames_seen: u64,
     anatomy_rows: Vec<(u32, u32, f32)>,
     anatomy_scratch: anatomy::ScoreScratch,
     params: AnalysisParams,
@@ -141,6 +152,8 @@ impl Analyzer {
         self.tracker.reset();
         self.vill.reset();
         self.last_detection = None;
+        self.frames_seen = 0;
+        self.anatomy_scores.clear();
     }
 
     /// Analyses one denoised frame (dense = low) with its visible-field mask.
@@ -209,30 +222,37 @@ impl Analyzer {
         );
         let ventral = ventral.or(self.last_detection.as_ref().map(|d| d.dir));
         let mm = mm_per_px.unwrap_or(0.3);
-        self.anatomy.compute(
-            f,
-            mask,
-            &anatomy::Landmarks {
-                vill,
-                ventral,
-                tool: det.as_ref().map(|d| (d.tip, d.dir)),
-                mm_per_px: mm,
-                range,
-            },
-        );
         let model = anatomy::embedded_model();
-        if let Some(m) = model {
-            anatomy::score_grid(
-                &self.anatomy,
-                m,
-                &mut self.anatomy_scratch,
-                &mut self.anatomy_scores,
+        let every = self.params.anatomy_every.max(1) as u64;
+        let stale = self.anatomy_scores.is_empty()
+            || self.anatomy_cols.len() != f.width()
+            || self.anatomy_rows.len() != f.height();
+        if model.is_none() || stale || self.frames_seen.is_multiple_of(every) {
+            self.anatomy.compute(
+                f,
+                mask,
+                &anatomy::Landmarks {
+                    vill,
+                    ventral,
+                    tool: det.as_ref().map(|d| (d.tip, d.dir)),
+                    mm_per_px: mm,
+                    range,
+                },
             );
-            anatomy::cell_classes(&self.anatomy_scores, &mut self.anatomy_classes);
-            let (gw, gh, k) = self.anatomy.grid();
-            anatomy::cell_table(f.width(), k, gw, &mut self.anatomy_cols);
-            anatomy::cell_table(f.height(), k, gh, &mut self.anatomy_rows);
+            if let Some(m) = model {
+                anatomy::score_grid(
+                    &self.anatomy,
+                    m,
+                    &mut self.anatomy_scratch,
+                    &mut self.anatomy_scores,
+                );
+                anatomy::cell_classes(&self.anatomy_scores, &mut self.anatomy_classes);
+                let (gw, gh, k) = self.anatomy.grid();
+                anatomy::cell_table(f.width(), k, gw, &mut self.anatomy_cols);
+                anatomy::cell_table(f.height(), k, gh, &mut self.anatomy_rows);
+            }
         }
+        self.frames_seen += 1;
         segment::segment(
             &segment::SegmentInput {
                 anatomy: model.is_some().then(|| segment::Anatomy {
@@ -264,6 +284,48 @@ impl Analyzer {
             tool,
             vill: vill.map(|[p0, p1]| VillRecord { p0, p1 }),
             guidance,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Scoring the anatomy model on every 4th frame only (the live loop) gives the same
+    /// labels on the frames it scores, and the instrument label still follows every frame.
+    #[test]
+    fn anatomy_every_n_frames_keeps_the_instrument_current() {
+        let cfg = fluoro_synth::SynthConfig {
+            size: 192,
+            frames: 12,
+            ..Default::default()
+        };
+        let s = fluoro_synth::generate(&cfg);
+        let mask = s.shutter.mask(192, 192);
+        let mm = Some(s.carm.mm_per_px());
+        let mut every = AnalysisParams::default();
+        every.anatomy_every = 4;
+        let (mut a1, mut a4) = (
+            Analyzer::new(AnalysisParams::default()),
+            Analyzer::new(every),
+        );
+        let mut e = fluoro_enhance::Enhancer::new(fluoro_enhance::EnhanceParams::default());
+        for (i, raw) in s.frames.iter().enumerate() {
+            let f = Frame::from_vec(192, 192, raw.iter().map(|&v| f32::from(v)).collect()).unwrap();
+            e.process(&f, &mask);
+            a1.analyse(e.denoised(), &mask, mm, None);
+            a4.analyse(e.denoised(), &mask, mm, None);
+            let (l1, l4) = (a1.labels().data(), a4.labels().data());
+            if i % 4 == 0 {
+                assert!(l1 == l4, "frame {i}: a scored frame differs");
+            }
+            let tool = |l: &[u8]| -> Vec<usize> {
+                (0..l.len())
+                    .filter(|&k| l[k] == fluoro_core::labels::INSTRUMENT)
+                    .collect()
+            };
+            assert_eq!(tool(l1), tool(l4), "frame {i}: instrument label");
         }
     }
 }

@@ -134,6 +134,7 @@ pub fn run(a: &LiveArgs) -> Result<()> {
         } else {
             bail!("give a STUDY, --dicom-listen ADDR, --listen ADDR or --stdin");
         };
+    params.analysis.anatomy_every = fluoro_pipeline::LIVE_ANATOMY_EVERY;
     let fl = FrameLoop::with_backend(params, a.backend.into())?;
     let backend = fl.backend().to_string();
     let live = LiveLoop::start(source, fl, mask, mm);

@@ -24,6 +24,10 @@ use serde_json::json;
 use std::path::Path;
 use std::time::Instant;
 
+/// The live loop scores the anatomy model on every n-th frame (~4 times a second at 15
+/// frames/s; the label map in between reuses the last scores with the current instrument).
+pub const LIVE_ANATOMY_EVERY: usize = 4;
+
 /// Default port of the DICOM receiver (the registered DICOM port).
 pub const DICOM_PORT: u16 = 11112;
 /// Default port of the raw frame stream.

@@ -71,7 +71,10 @@ impl Viewer {
         screenshot: Option<PathBuf>,
     ) -> Result<Self> {
         // the loop runs with the parameters `fluoro process` would use for the same study
-        let loop_for = |params: PipelineParams| FrameLoop::with_backend(params, backend);
+        let loop_for = |mut params: PipelineParams| {
+            params.analysis.anatomy_every = fluoro_pipeline::LIVE_ANATOMY_EVERY;
+            FrameLoop::with_backend(params, backend)
+        };
         let backend_name: String;
         let controls = Arc::new(Mutex::new(Controls {
             window: (0.0, 1.0),
