@@ -304,8 +304,10 @@ mod tests {
         let s = fluoro_synth::generate(&cfg);
         let mask = s.shutter.mask(192, 192);
         let mm = Some(s.carm.mm_per_px());
-        let mut every = AnalysisParams::default();
-        every.anatomy_every = 4;
+        let every = AnalysisParams {
+            anatomy_every: 4,
+            ..Default::default()
+        };
         let (mut a1, mut a4) = (
             Analyzer::new(AnalysisParams::default()),
             Analyzer::new(every),
