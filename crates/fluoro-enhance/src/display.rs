@@ -22,7 +22,9 @@ impl Window {
         scratch: &mut Vec<f32>,
     ) -> Self {
         scratch.clear();
-        let step = if f.data().len() > 1 << 18 { 4 } else { 1 };
+        // ~40k samples are plenty for the 0.5th and 99.5th percentiles (200 in each tail)
+        // and keep this O(1) in the frame size
+        let step = (f.data().len() / 40_000).max(1);
         scratch.extend(
             f.data()
                 .iter()

@@ -121,23 +121,25 @@ pub fn draw(
     }
     let alpha = opts.label_alpha.clamp(0.0, 1.0);
     {
+        use rayon::prelude::*;
         let buf: &mut [u8] = out;
-        for (i, px) in buf.chunks_exact_mut(3).enumerate() {
-            let g = display.data()[i];
-            let l = if opts.labels {
-                labels.map(|m| m.data()[i] as usize).unwrap_or(0).min(4)
-            } else {
-                0
-            };
-            if l == 0 {
-                px.copy_from_slice(&[g, g, g]);
-            } else {
-                let t = TINT[l];
-                for k in 0..3 {
-                    px[k] = (f32::from(g) * (1.0 - alpha) + f32::from(t[k]) * alpha) as u8;
+        let labels = labels.filter(|_| opts.labels).map(|m| m.data());
+        buf.par_chunks_mut(3 * w).enumerate().for_each(|(y, row)| {
+            let grey = display.row(y);
+            let lab = labels.map(|l| &l[y * w..(y + 1) * w]);
+            for (x, px) in row.chunks_exact_mut(3).enumerate() {
+                let g = grey[x];
+                let l = lab.map_or(0, |l| usize::from(l[x]).min(4));
+                if l == 0 {
+                    px.copy_from_slice(&[g, g, g]);
+                } else {
+                    let t = TINT[l];
+                    for k in 0..3 {
+                        px[k] = (f32::from(g) * (1.0 - alpha) + f32::from(t[k]) * alpha) as u8;
+                    }
                 }
             }
-        }
+        });
     }
     let size = w.min(h) as u32;
     let lw = (size / 400).max(1);
