@@ -33,25 +33,13 @@ pub struct TrainDataArgs {
     pub every: usize,
 }
 
+/// One `.npy` file: the header (`fluoro_dicom::npy`) then `bytes`.
 fn write_npy(path: &Path, descr: &str, shape: &[usize], bytes: &[u8]) -> Result<()> {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape = if dims.len() == 1 {
-        format!("({},)", dims[0])
-    } else {
-        format!("({})", dims.join(", "))
-    };
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
     let mut f = std::io::BufWriter::new(
         std::fs::File::create(path)
             .with_context(|| format!("{}: cannot create", path.display()))?,
     );
-    f.write_all(b"\x93NUMPY\x01\x00")?;
-    f.write_all(&(header.len() as u16).to_le_bytes())?;
-    f.write_all(header.as_bytes())?;
+    fluoro_dicom::npy::write_header(&mut f, descr, shape)?;
     f.write_all(bytes)?;
     f.flush()?;
     Ok(())
