@@ -1,7 +1,7 @@
 //! The enhancement chain on the GPU: frames are uploaded once, stay on the device through
 //! normalisation, the recursive filter, the bilateral filter, CLAHE and detail enhancement,
-//! and only the denoised frame (for analysis) and the output (for display) come back,
-//! plus ~16k floats of motion-gate statistics per frame.
+//! and only the denoised frame (for analysis) and the output (for display) come back; the
+//! motion gate's percentile is selected on the device, so a frame is one submission.
 //!
 //! Buffers, bind groups and pipelines are created once per frame size; the steady state
 //! allocates nothing and compiles nothing.
@@ -9,85 +9,11 @@
 use crate::context::{GpuContext, GpuError};
 use crate::layout::{Module, Slot};
 use crate::shaders;
-use bytemuck::{Pod, Zeroable};
+use crate::uniforms::{BilU, ClaheU, ConvU, DetailU, NormU, TempU};
 use fluoro_core::Frame;
 use fluoro_enhance::EnhanceParams;
 use fluoro_enhance::gaussian::kernel;
 use fluoro_enhance::normalize::{Intensity, LOG_SCALE};
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable, Default)]
-struct NormU {
-    width: u32,
-    height: u32,
-    linear: u32,
-    groups: u32,
-    log_scale: f32,
-    _p: [f32; 3],
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable, Default)]
-struct TempU {
-    width: u32,
-    height: u32,
-    step: u32,
-    sw: u32,
-    a: f32,
-    motion_k: f32,
-    n: u32,
-    _p: f32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable, Default)]
-struct BilU {
-    width: u32,
-    height: u32,
-    radius: u32,
-    _p0: u32,
-    inv_2ss: f32,
-    range_c: f32,
-    _p: [f32; 2],
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable, Default)]
-struct ConvU {
-    width: u32,
-    height: u32,
-    radius: u32,
-    axis: u32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable, Default)]
-struct ClaheU {
-    width: u32,
-    height: u32,
-    tx: u32,
-    ty: u32,
-    tw: u32,
-    th: u32,
-    bins: u32,
-    _p0: u32,
-    lo: f32,
-    hi: f32,
-    scale: f32,
-    clip: f32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable, Default)]
-struct DetailU {
-    width: u32,
-    height: u32,
-    hw: u32,
-    hh: u32,
-    gf: f32,
-    gc: f32,
-    _p: [f32; 2],
-}
 
 struct Modules {
     norm: Module,
@@ -505,19 +431,7 @@ impl GpuEnhancer {
         }
         self.primed = true;
         // bilateral: from the new history into den
-        q.write_buffer(
-            &self.u_bil,
-            0,
-            bytemuck::bytes_of(&BilU {
-                width: w as u32,
-                height: h as u32,
-                radius: bp.radius as u32,
-                _p0: 0,
-                inv_2ss: 1.0 / (2.0 * bp.sigma_space * bp.sigma_space),
-                range_c: 1.0 / (2.0 * bp.sigma_range * bp.sigma_range),
-                _p: [0.0; 2],
-            }),
-        );
+        q.write_buffer(&self.u_bil, 0, bytemuck::bytes_of(&BilU::new(w, h, &bp)));
         // CLAHE
         let (tx, ty) = (cp.tiles_x.clamp(1, w), cp.tiles_y.clamp(1, h));
         let (lo, hi) = (p.range.0, p.range.1.max(p.range.0 + 1e-3));
@@ -551,16 +465,7 @@ impl GpuEnhancer {
             (hw, hh, rc, 1),
         ];
         for (u, (cw, ch, r, axis)) in self.u_conv.iter().zip(conv) {
-            q.write_buffer(
-                u,
-                0,
-                bytemuck::bytes_of(&ConvU {
-                    width: cw as u32,
-                    height: ch as u32,
-                    radius: r as u32,
-                    axis,
-                }),
-            );
+            q.write_buffer(u, 0, bytemuck::bytes_of(&ConvU::new(cw, ch, r, axis)));
         }
         q.write_buffer(
             &self.u_detail,

@@ -1,32 +1,11 @@
 //! Individual GPU stages with persistent buffers: upload a frame, run, read back.
 
 use crate::context::{GpuContext, GpuError};
+use crate::layout::{Module, Slot};
 use crate::shaders;
-use bytemuck::{Pod, Zeroable};
+use crate::uniforms::{BilU, ConvU};
 use fluoro_core::Frame;
 use fluoro_enhance::bilateral::BilateralParams;
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct BilateralUniform {
-    width: u32,
-    height: u32,
-    radius: u32,
-    _pad: u32,
-    inv_2ss: f32,
-    range_c: f32,
-    _pad2: f32,
-    _pad3: f32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct ConvUniform {
-    width: u32,
-    height: u32,
-    radius: u32,
-    axis: u32,
-}
 
 /// Buffers sized for one frame size.
 struct Buffers {
@@ -41,28 +20,13 @@ struct Buffers {
 /// Compiled pipelines plus per-size buffers.
 pub struct GpuFilters {
     ctx: GpuContext,
-    bilateral: wgpu::ComputePipeline,
-    conv: wgpu::ComputePipeline,
+    bilateral: Module,
+    conv: Module,
     bil_uniform: wgpu::Buffer,
     conv_uniform: [wgpu::Buffer; 2],
     kernel: wgpu::Buffer,
     bufs: Option<Buffers>,
     readback: Vec<f32>,
-}
-
-fn pipeline(device: &wgpu::Device, label: &str, src: &str) -> wgpu::ComputePipeline {
-    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some(label),
-        source: wgpu::ShaderSource::Wgsl(src.into()),
-    });
-    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-        label: Some(label),
-        layout: None,
-        module: &module,
-        entry_point: Some("main"),
-        compilation_options: Default::default(),
-        cache: None,
-    })
 }
 
 fn uniform(device: &wgpu::Device, size: u64) -> wgpu::Buffer {
@@ -78,9 +42,10 @@ impl GpuFilters {
     /// Compiles the pipelines on `ctx`.
     pub fn new(ctx: GpuContext) -> Self {
         let d = &ctx.device;
-        let bilateral = pipeline(d, "bilateral", shaders::BILATERAL);
-        let conv = pipeline(d, "gaussian", shaders::GAUSSIAN);
-        let bil_uniform = uniform(d, std::mem::size_of::<BilateralUniform>() as u64);
+        let (u, r, w) = (Slot::Uniform, Slot::Read, Slot::Write);
+        let bilateral = Module::new(d, "bilateral", shaders::BILATERAL, &[u, r, w], &["main"]);
+        let conv = Module::new(d, "gaussian", shaders::GAUSSIAN, &[u, r, w, r], &["main"]);
+        let bil_uniform = uniform(d, std::mem::size_of::<BilU>() as u64);
         let conv_uniform = [uniform(d, 16), uniform(d, 16)];
         let kernel = d.create_buffer(&wgpu::BufferDescriptor {
             label: Some("kernel"),
@@ -154,25 +119,6 @@ impl GpuFilters {
         (width.div_ceil(16) as u32, height.div_ceil(16) as u32)
     }
 
-    fn bind(&self, pipe: &wgpu::ComputePipeline, entries: &[&wgpu::Buffer]) -> wgpu::BindGroup {
-        let layout = pipe.get_bind_group_layout(0);
-        let e: Vec<wgpu::BindGroupEntry> = entries
-            .iter()
-            .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: b.as_entire_binding(),
-            })
-            .collect();
-        self.ctx
-            .device
-            .create_bind_group(&wgpu::BindGroupDescriptor {
-                label: None,
-                layout: &layout,
-                entries: &e,
-            })
-    }
-
     /// Bilateral filter of `src` into `out` (same parameters as the CPU stage).
     pub fn bilateral(
         &mut self,
@@ -185,18 +131,14 @@ impl GpuFilters {
         let b = self.bufs.as_ref().expect("ensured");
         let q = &self.ctx.queue;
         q.write_buffer(&b.a, 0, bytemuck::cast_slice(src.data()));
-        let u = BilateralUniform {
-            width: w as u32,
-            height: h as u32,
-            radius: p.radius as u32,
-            _pad: 0,
-            inv_2ss: 1.0 / (2.0 * p.sigma_space * p.sigma_space),
-            range_c: 1.0 / (2.0 * p.sigma_range * p.sigma_range),
-            _pad2: 0.0,
-            _pad3: 0.0,
-        };
-        q.write_buffer(&self.bil_uniform, 0, bytemuck::bytes_of(&u));
-        let bg = self.bind(&self.bilateral, &[&self.bil_uniform, &b.a, &b.b]);
+        q.write_buffer(
+            &self.bil_uniform,
+            0,
+            bytemuck::bytes_of(&BilU::new(w, h, p)),
+        );
+        let bg = self
+            .bilateral
+            .bind(&self.ctx.device, &[&self.bil_uniform, &b.a, &b.b]);
         let mut enc = self
             .ctx
             .device
@@ -208,7 +150,7 @@ impl GpuFilters {
                 label: Some("bilateral"),
                 timestamp_writes: None,
             });
-            pass.set_pipeline(&self.bilateral);
+            pass.set_pipeline(&self.bilateral.pipelines[0]);
             pass.set_bind_group(0, &bg, &[]);
             let (gx, gy) = Self::groups(w, h);
             pass.dispatch_workgroups(gx, gy, 1);
@@ -231,27 +173,17 @@ impl GpuFilters {
         q.write_buffer(&b.a, 0, bytemuck::cast_slice(src.data()));
         let k: Vec<f32> = kernel.iter().copied().take(256).collect();
         q.write_buffer(&self.kernel, 0, bytemuck::cast_slice(&k));
-        let r = (k.len() / 2) as u32;
+        let r = k.len() / 2;
         for (axis, u) in self.conv_uniform.iter().enumerate() {
-            q.write_buffer(
-                u,
-                0,
-                bytemuck::bytes_of(&ConvUniform {
-                    width: w as u32,
-                    height: h as u32,
-                    radius: r,
-                    axis: axis as u32,
-                }),
-            );
+            q.write_buffer(u, 0, bytemuck::bytes_of(&ConvU::new(w, h, r, axis as u32)));
         }
-        let bg0 = self.bind(
-            &self.conv,
-            &[&self.conv_uniform[0], &b.a, &b.c, &self.kernel],
-        );
-        let bg1 = self.bind(
-            &self.conv,
-            &[&self.conv_uniform[1], &b.c, &b.b, &self.kernel],
-        );
+        let d = &self.ctx.device;
+        let bg0 = self
+            .conv
+            .bind(d, &[&self.conv_uniform[0], &b.a, &b.c, &self.kernel]);
+        let bg1 = self
+            .conv
+            .bind(d, &[&self.conv_uniform[1], &b.c, &b.b, &self.kernel]);
         let mut enc = self
             .ctx
             .device
@@ -263,7 +195,7 @@ impl GpuFilters {
                 label: Some("blur"),
                 timestamp_writes: None,
             });
-            pass.set_pipeline(&self.conv);
+            pass.set_pipeline(&self.conv.pipelines[0]);
             let (gx, gy) = Self::groups(w, h);
             pass.set_bind_group(0, &bg0, &[]);
             pass.dispatch_workgroups(gx, gy, 1);

@@ -11,5 +11,6 @@ pub mod filters;
 pub mod layout;
 pub mod profile;
 pub mod shaders;
+mod uniforms;
 
 pub use context::{GpuContext, GpuError};
