@@ -51,6 +51,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let mask = s.shutter.mask(a.size, a.size);
     let mm = Some(s.carm.mm_per_px());
     let mut fl = FrameLoop::with_backend(PipelineParams::default(), a.backend.into())?;
+    fl.set_gpu_profiling(true);
     let backend = fl.backend().to_string();
     let (mut enh, mut ana, mut ovl, mut tot) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut a_ins, mut a_vill, mut a_seg) = (Vec::new(), Vec::new(), Vec::new());

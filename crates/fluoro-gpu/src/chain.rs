@@ -141,9 +141,8 @@ impl GpuEnhancer {
         ctx.queue
             .write_buffer(&k_coarse, 0, bytemuck::cast_slice(&kc[..kc.len().min(512)]));
         let kernel_radii = (kf.len().min(511) / 2, kc.len().min(511) / 2);
-        let profiler = crate::profile::GpuProfiler::new(&ctx);
         Self {
-            profiler,
+            profiler: None,
             u_norm: ub("u_norm", 32),
             u_temp: ub("u_temp", 32),
             u_bil: ub("u_bil", 32),
@@ -173,8 +172,21 @@ impl GpuEnhancer {
         }
     }
 
-    /// GPU milliseconds per stage of the last frame (`profile::STAGES`), when the device
-    /// records timestamps.
+    /// Times every stage with timestamp queries from the next frame on (costs a small
+    /// read-back per frame, so it is off unless asked for, e.g. by `fluoro bench`); a device
+    /// without timestamps stays unprofiled.
+    pub fn set_profiling(&mut self, on: bool) {
+        if on != self.profiler.is_some() {
+            self.profiler = if on {
+                crate::profile::GpuProfiler::new(&self.ctx)
+            } else {
+                None
+            };
+        }
+    }
+
+    /// GPU milliseconds per stage of the last frame (`profile::STAGES`), when profiling on
+    /// a device that records timestamps.
     pub fn stage_ms(&self) -> Option<[f64; 6]> {
         self.profiler.as_ref().map(|p| p.stage_ms())
     }

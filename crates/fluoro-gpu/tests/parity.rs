@@ -161,6 +161,7 @@ fn stage_times_and_copy_bandwidth() {
     );
     let mut gpu =
         fluoro_gpu::chain::GpuEnhancer::new(ctx, fluoro_enhance::EnhanceParams::default());
+    gpu.set_profiling(true);
     let (w, h) = (256, 256);
     let mask = Frame::filled(w, h, 1u8);
     for n in 0..3 {

@@ -274,8 +274,15 @@ impl FrameLoop {
         }
     }
 
+    /// Turns per-stage GPU timing on or off (GPU backend only; off by default).
+    pub fn set_gpu_profiling(&mut self, on: bool) {
+        if let Chain::Gpu(g) = &mut self.enhancer {
+            g.set_profiling(on);
+        }
+    }
+
     /// GPU milliseconds per stage of the last frame (`fluoro_gpu::profile::STAGES`), on the
-    /// GPU backend with a device that records timestamps.
+    /// GPU backend with profiling on and a device that records timestamps.
     pub fn gpu_stage_ms(&self) -> Option<[f64; 6]> {
         match &self.enhancer {
             Chain::Gpu(g) => g.stage_ms(),
