@@ -247,9 +247,12 @@ impl Analyzer {
                     &mut self.anatomy_scores,
                 );
                 anatomy::cell_classes(&self.anatomy_scores, &mut self.anatomy_classes);
-                let (gw, gh, k) = self.anatomy.grid();
-                anatomy::cell_table(f.width(), k, gw, &mut self.anatomy_cols);
-                anatomy::cell_table(f.height(), k, gh, &mut self.anatomy_rows);
+                // the pixel-to-cell tables depend on the frame size only
+                if self.anatomy_cols.len() != f.width() || self.anatomy_rows.len() != f.height() {
+                    let (gw, gh, k) = self.anatomy.grid();
+                    anatomy::cell_table(f.width(), k, gw, &mut self.anatomy_cols);
+                    anatomy::cell_table(f.height(), k, gh, &mut self.anatomy_rows);
+                }
             }
         }
         self.frames_seen += 1;
