@@ -349,6 +349,26 @@ fn on_pdata(
     Ok(())
 }
 
+/// Refuses `req` with `code`: at once when no data set follows, else once its data set has
+/// been read and thrown away.
+fn refuse(
+    assoc: &mut ServerAssociation<TcpStream>,
+    req: Request,
+    context_id: u8,
+    status: u16,
+) -> Result<Option<Pending>, String> {
+    if req.has_data_set {
+        Ok(Some(Pending::Discard(Discard {
+            req,
+            context_id,
+            status,
+        })))
+    } else {
+        respond(assoc, &req, context_id, status)?;
+        Ok(None)
+    }
+}
+
 fn on_request(
     assoc: &mut ServerAssociation<TcpStream>,
     req: Request,
@@ -367,17 +387,6 @@ fn on_request(
             "request on unknown presentation context {context_id}"
         ));
     };
-    let unsupported = |code| {
-        if req.has_data_set {
-            Ok(Some(Pending::Discard(Discard {
-                req: req.clone(),
-                context_id,
-                status: code,
-            })))
-        } else {
-            Err(code)
-        }
-    };
     match req.command {
         dimse::C_ECHO_RQ => {
             respond(assoc, &req, context_id, status::SUCCESS)?;
@@ -391,8 +400,7 @@ fn on_request(
                 } else {
                     status::SOP_CLASS_NOT_SUPPORTED
                 };
-                return unsupported(code)
-                    .or_else(|c| respond(assoc, &req, context_id, c).map(|_| None));
+                return refuse(assoc, req, context_id, code);
             }
             *seq += 1;
             Ok(Some(Pending::Store(Box::new(Incoming::begin(
@@ -410,7 +418,7 @@ fn on_request(
             } else {
                 status::UNRECOGNIZED_OPERATION
             };
-            unsupported(code).or_else(|c| respond(assoc, &req, context_id, c).map(|_| None))
+            refuse(assoc, req, context_id, code)
         }
     }
 }
