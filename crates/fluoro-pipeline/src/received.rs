@@ -36,6 +36,11 @@ pub struct ReceiverStatus {
 impl ReceiverStatus {
     fn problem(&mut self, p: String) {
         self.refused += 1;
+        self.note(p);
+    }
+
+    /// Keeps the last eight problems.
+    fn note(&mut self, p: String) {
         if self.problems.len() == 8 {
             self.problems.remove(0);
         }
@@ -151,12 +156,7 @@ impl ReceivedSource {
                 sop_instance_uid,
                 reason,
             } => st.problem(format!("instance {sop_instance_uid} refused: {reason}")),
-            ScpEvent::Failed(e) => {
-                if st.problems.len() == 8 {
-                    st.problems.remove(0);
-                }
-                st.problems.push(e);
-            }
+            ScpEvent::Failed(e) => st.note(e),
         }
     }
 
