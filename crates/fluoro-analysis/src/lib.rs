@@ -7,6 +7,7 @@ pub mod anatomy;
 pub mod components;
 pub mod guidance;
 pub mod instrument;
+pub mod morphology;
 pub mod segment;
 pub mod track;
 pub mod vill;

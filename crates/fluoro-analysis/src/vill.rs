@@ -45,28 +45,6 @@ impl Default for VillParams {
     }
 }
 
-/// Binary dilation of `src` by a square of radius `r` (separable max), into `dst`.
-fn dilate(src: &Frame<u8>, r: usize, tmp: &mut Frame<u8>, dst: &mut Frame<u8>) {
-    let (w, h) = src.size();
-    tmp.reshape(w, h);
-    dst.reshape(w, h);
-    for y in 0..h {
-        let row = src.row(y);
-        for x in 0..w {
-            let v = row[x.saturating_sub(r)..(x + r + 1).min(w)]
-                .iter()
-                .any(|&v| v != 0);
-            tmp.set(x, y, u8::from(v));
-        }
-    }
-    for y in 0..h {
-        for x in 0..w {
-            let v = (y.saturating_sub(r)..(y + r + 1).min(h)).any(|yy| tmp.get(x, yy) != 0);
-            dst.set(x, y, u8::from(v));
-        }
-    }
-}
-
 /// The detector with its buffers and temporal state.
 #[derive(Debug, Default)]
 pub struct VillDetector {
@@ -256,7 +234,7 @@ impl VillDetector {
                 self.thin.set(xx, yy, v);
             }
         }
-        dilate(&self.thin, fringe, &mut self.thin_tmp, &mut self.thin_wide);
+        crate::morphology::dilate_into(&self.thin, fringe, &mut self.thin_tmp, &mut self.thin_wide);
         self.roi.reshape(rw, rh);
         for yy in 0..rh {
             for xx in 0..rw {

@@ -205,7 +205,7 @@ impl FrameLoop {
         if self.mask_seen.as_slice() != mask.data() {
             self.mask_seen = mask.data().to_vec();
             let r = (mask.width().min(mask.height()) / 128).max(2);
-            self.analysis_mask = crate::source::min_filter(mask, r);
+            self.analysis_mask = fluoro_analysis::morphology::erode(mask, r);
         }
         let analysis =
             self.analyzer

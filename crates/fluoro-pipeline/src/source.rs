@@ -1,6 +1,7 @@
 //! Frames from a DICOM study as processing input: stored values through the modality LUT,
 //! MONOCHROME1 inverted, so that dense structures are always low values.
 
+use fluoro_analysis::morphology::{dilate, erode};
 use fluoro_core::Frame;
 use fluoro_dicom::{ModalityLut, Study};
 use fluoro_enhance::normalize::{Intensity, LOG_SCALE};
@@ -96,7 +97,7 @@ pub fn estimate_shutter_mask(f: &Frame<f32>) -> Frame<u8> {
     let r = (w.min(h) / 50).max(1);
     let dark =
         Frame::from_vec(w, h, f.data().iter().map(|&v| u8::from(v < thr)).collect()).expect("size");
-    let eroded = min_filter(&dark, r);
+    let eroded = erode(&dark, r);
     let mut outside = Frame::filled(w, h, 0u8);
     let mut stack: Vec<(usize, usize)> = Vec::new();
     for x in 0..w {
@@ -125,7 +126,7 @@ pub fn estimate_shutter_mask(f: &Frame<f32>) -> Frame<u8> {
             stack.push((x, y + 1));
         }
     }
-    let outside = max_filter(&outside, r);
+    let outside = dilate(&outside, r);
     for (m, (&o, &d)) in mask
         .data_mut()
         .iter_mut()
@@ -143,51 +144,7 @@ pub fn estimate_shutter_mask(f: &Frame<f32>) -> Frame<u8> {
     }
     // keep a margin inside the collimator edge, whose blurred transition is neither field
     // nor collimator (shutter attributes are inset the same way)
-    min_filter(&mask, r)
-}
-
-/// Binary minimum over a (2r+1)^2 square (separable, border = 0): erosion.
-pub fn min_filter(m: &Frame<u8>, r: usize) -> Frame<u8> {
-    let inv = m.map(|v| 1 - v);
-    max_filter(&inv, r).map(|v| 1 - v)
-}
-
-/// Binary maximum over a (2r+1)^2 square (separable running counts).
-fn max_filter(m: &Frame<u8>, r: usize) -> Frame<u8> {
-    let (w, h) = m.size();
-    let pass = |src: &Frame<u8>, horizontal: bool| -> Frame<u8> {
-        let (n, lines) = if horizontal { (w, h) } else { (h, w) };
-        let mut out = Frame::filled(w, h, 0u8);
-        for l in 0..lines {
-            let at = |i: usize| {
-                if horizontal {
-                    src.get(i, l)
-                } else {
-                    src.get(l, i)
-                }
-            };
-            let mut count = 0usize;
-            for i in 0..r.min(n) {
-                count += usize::from(at(i));
-            }
-            for i in 0..n {
-                if i + r < n {
-                    count += usize::from(at(i + r));
-                }
-                if i > r {
-                    count -= usize::from(at(i - r - 1));
-                }
-                let v = u8::from(count > 0);
-                if horizontal {
-                    out.set(i, l, v)
-                } else {
-                    out.set(l, i, v)
-                }
-            }
-        }
-        out
-    };
-    pass(&pass(m, true), false)
+    erode(&mask, r)
 }
 
 #[cfg(test)]
