@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
+use dicom_object::InMemDicomObject;
 use dicom_transfer_syntax_registry::entries::EXPLICIT_VR_LITTLE_ENDIAN;
 use fluoro_dicom::{Samples, Study};
 use fluoro_scp::scu::StoreScu;
@@ -57,8 +58,28 @@ fn data_set_of(path: &std::path::Path) -> Result<Vec<u8>> {
     Ok(b[start..].to_vec())
 }
 
-/// One frame as a single-frame instance, Explicit VR Little Endian.
-fn single_frame(study: &Study, i: usize, uid: &str) -> Result<Vec<u8>> {
+/// The study's data set without its pixel data, as a template for single-frame instances.
+fn single_frame_template(study: &Study) -> InMemDicomObject {
+    let mut obj = study.dataset().clone();
+    obj.remove_element(tags::PIXEL_DATA);
+    obj.remove_element(tags::FRAME_TIME_VECTOR);
+    obj.put(DataElement::new(
+        tags::NUMBER_OF_FRAMES,
+        VR::IS,
+        PrimitiveValue::from("1"),
+    ));
+    obj
+}
+
+/// Frame `i` as a single-frame instance (Explicit VR Little Endian) into `out`: `obj` (from
+/// [`single_frame_template`]) gets this frame's UID, number and pixels.
+fn single_frame(
+    study: &Study,
+    obj: &mut InMemDicomObject,
+    i: usize,
+    uid: &str,
+    out: &mut Vec<u8>,
+) -> Result<()> {
     let frame = study.frame(i)?;
     if frame.samples_per_pixel != 1 {
         bail!("--per-frame sends grayscale studies only");
@@ -69,41 +90,23 @@ fn single_frame(study: &Study, i: usize, uid: &str) -> Result<Vec<u8>> {
         Samples::I16(v) => (16, v.iter().flat_map(|s| s.to_le_bytes()).collect()),
         _ => bail!("--per-frame sends 8- and 16-bit studies only"),
     };
-    let mut obj = study.dataset().clone();
-    let put = |obj: &mut dicom_object::InMemDicomObject, tag, vr, v: PrimitiveValue| {
-        obj.put(DataElement::new(tag, vr, v));
-    };
-    put(
-        &mut obj,
-        tags::SOP_INSTANCE_UID,
-        VR::UI,
-        PrimitiveValue::from(uid),
-    );
-    put(
-        &mut obj,
-        tags::NUMBER_OF_FRAMES,
-        VR::IS,
-        PrimitiveValue::from("1"),
-    );
-    put(
-        &mut obj,
-        tags::INSTANCE_NUMBER,
-        VR::IS,
-        PrimitiveValue::from((i + 1).to_string()),
-    );
-    put(
-        &mut obj,
-        tags::BITS_ALLOCATED,
-        VR::US,
-        PrimitiveValue::from(bits),
-    );
-    obj.remove_element(tags::FRAME_TIME_VECTOR);
     let vr = if bits == 8 { VR::OB } else { VR::OW };
-    put(&mut obj, tags::PIXEL_DATA, vr, PrimitiveValue::from(bytes));
-    let mut out = Vec::new();
-    obj.write_dataset_with_ts(&mut out, &EXPLICIT_VR_LITTLE_ENDIAN.erased())
+    for (tag, vr, v) in [
+        (tags::SOP_INSTANCE_UID, VR::UI, PrimitiveValue::from(uid)),
+        (
+            tags::INSTANCE_NUMBER,
+            VR::IS,
+            PrimitiveValue::from((i + 1).to_string()),
+        ),
+        (tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(bits)),
+        (tags::PIXEL_DATA, vr, PrimitiveValue::from(bytes)),
+    ] {
+        obj.put(DataElement::new(tag, vr, v));
+    }
+    out.clear();
+    obj.write_dataset_with_ts(&mut *out, &EXPLICIT_VR_LITTLE_ENDIAN.erased())
         .map_err(|e| anyhow::anyhow!("frame {i}: cannot encode: {e}"))?;
-    Ok(out)
+    Ok(())
 }
 
 /// Runs `fluoro send`.
@@ -155,6 +158,7 @@ pub fn run(a: &SendArgs) -> Result<()> {
     let mut scu = StoreScu::connect(&a.to, &a.calling, &a.called, &[(&class, &[EXPLICIT_LE])])?;
     let times = &info.timing.times_ms;
     let (mut sent, mut refused) = (0usize, 0usize);
+    let (mut obj, mut body) = (single_frame_template(&study), Vec::new());
     for i in 0..study.frame_count() {
         let t = times.get(i).copied().unwrap_or(0.0);
         if a.speed > 0.0 {
@@ -164,7 +168,7 @@ pub fn run(a: &SendArgs) -> Result<()> {
             }
         }
         let uid = format!("{base}.{}", i + 1);
-        let body = single_frame(&study, i, &uid)?;
+        single_frame(&study, &mut obj, i, &uid, &mut body)?;
         match scu.store(&class, &uid, EXPLICIT_LE, &body)? {
             0 => sent += 1,
             s => {
