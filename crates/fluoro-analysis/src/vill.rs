@@ -6,8 +6,10 @@
 //! The detector:
 //! 1. marks pixels darker than a wide (6 mm) background, excluding thin lines (epidural
 //!    contrast) and the shaft, in discs centred at the tip and at points ahead of it;
-//! 2. takes, on each side of the instrument axis, the dark region nearest the disc centre
-//!    and its extreme point towards ventral and towards the window: the two VILL points;
+//! 2. takes, on each side of the instrument axis, the largest dark region in the disc and,
+//!    among its pixels at least half as dark as its core (so fainter bone fused to it at
+//!    the threshold cannot carry the point), the extreme point towards ventral and towards
+//!    the window: the two VILL points;
 //! 3. keeps the line stable over time with a running median; once established from
 //!    detections next to the tip it is locked against jumps (anatomy moves only with
 //!    breathing), so a line found after the tip has entered the window cannot replace it.
@@ -31,6 +33,10 @@ pub struct VillParams {
     /// Thin-line pixels are widened by this much (mm) before the lamina search, so that
     /// the fringe of a thin dark line is not taken for a lamina.
     pub thin_fringe_mm: f64,
+    /// A lamina's corner is sought among its pixels at least this fraction as dark as the
+    /// lamina's core (its 75th percentile of darkness): fainter bone fused to it at the
+    /// darkness threshold (a facet or process seen through it) must not carry the corner.
+    pub core_frac: f32,
 }
 
 impl Default for VillParams {
@@ -41,6 +47,7 @@ impl Default for VillParams {
             history: 9,
             outlier_mm: 3.0,
             thin_fringe_mm: 0.6,
+            core_frac: 0.5,
         }
     }
 }
@@ -62,6 +69,7 @@ pub struct VillDetector {
     thin_wide: Frame<u8>,
     comps: crate::components::Components,
     scored: Vec<(f64, [f64; 2])>,
+    darkness: Vec<f32>,
     confident: bool,
 }
 
@@ -277,13 +285,27 @@ impl VillDetector {
         let (Some((ua, _)), Some((la, _))) = (best[0], best[1]) else {
             return None;
         };
-        let scored = &mut self.scored;
+        let (scored, darkness) = (&mut self.scored, &mut self.darkness);
+        let (bg, smooth) = (&self.bg, &self.smooth);
+        let core_frac = self.params.core_frac;
         let mut corner = |comp: crate::components::Component<'_>, sign: f64| -> [f64; 2] {
+            let dark_at = |xx: u32, yy: u32| {
+                let (x, y) = (x0 + xx as usize, y0 + yy as usize);
+                bg.get(x, y) - smooth.get(x, y)
+            };
+            darkness.clear();
+            darkness.extend(comp.pixels.iter().map(|&(xx, yy)| dark_at(xx, yy)));
+            let n = darkness.len();
+            let core = *darkness.select_nth_unstable_by(n * 3 / 4, f32::total_cmp).1;
+            let limit = core_frac * core;
             scored.clear();
-            scored.extend(comp.pixels.iter().map(|&(xx, yy)| {
+            scored.extend(comp.pixels.iter().filter_map(|&(xx, yy)| {
+                if dark_at(xx, yy) < limit {
+                    return None;
+                }
                 let p = [f64::from(xx) + x0 as f64, f64::from(yy) + y0 as f64];
                 let (px, py) = (p[0] - centre[0], p[1] - centre[1]);
-                (px * v[0] + py * v[1] + sign * (px * c[0] + py * c[1]), p)
+                Some((px * v[0] + py * v[1] + sign * (px * c[0] + py * c[1]), p))
             }));
             scored.sort_by(|a, b| b.0.total_cmp(&a.0));
             let k = (scored.len() / 100).clamp(1, 8);
@@ -352,5 +374,62 @@ impl VillDetector {
             self.history.pop_front();
         }
         self.current()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two laminae either side of a horizontal approach at row 100 (ventral = +x); the caudal
+    /// one has a faint ventral process fused to it (`faint` darker than the background).
+    fn scene(faint: f32) -> Frame<f32> {
+        Frame::from_fn(200, 200, |x, y| {
+            let cranial = (80..110).contains(&x) && (60..92).contains(&y);
+            let caudal = (85..115).contains(&x) && (108..140).contains(&y);
+            let process = (115..135).contains(&x) && (108..115).contains(&y);
+            if cranial || caudal {
+                600.0
+            } else if process {
+                1000.0 - faint
+            } else {
+                1000.0
+            }
+        })
+    }
+
+    fn corners(params: VillParams, f: &Frame<f32>) -> Vill {
+        let mask = Frame::from_fn(200, 200, |_, _| 1u8);
+        let no_lines = Frame::from_fn(200, 200, |_, _| 0.0f32);
+        let shaft = Shaft {
+            rear: [0.0, 100.0],
+            tip: [85.0, 100.0],
+            half_width: 3.0,
+        };
+        let mut d = VillDetector::new(params);
+        d.detect_corners(f, &mask, (&no_lines, 1.0), 1000.0, Some(shaft), Some(0.3))
+            .expect("a line")
+    }
+
+    #[test]
+    fn corners_are_the_window_facing_ventral_corners_not_a_faint_process() {
+        let near = |p: [f64; 2], q: [f64; 2]| (p[0] - q[0]).hypot(p[1] - q[1]) < 4.0;
+        // without the process: the cranial lamina's ventral-caudal corner (109.5, 91.5) and
+        // the caudal one's ventral-cranial corner (114.5, 107.5), within 4 px (the corners
+        // come out ~3 px inside: smoothing rounds them, the dorsal, safe side)
+        let clean = corners(VillParams::default(), &scene(0.0));
+        assert!(near(clean[0], [109.5, 91.5]), "{clean:?}");
+        assert!(near(clean[1], [114.5, 107.5]), "{clean:?}");
+        // the process is dark enough to join the caudal lamina at the darkness threshold
+        // but fainter than half its core: the corner stays on the lamina
+        let with_process = corners(VillParams::default(), &scene(200.0));
+        assert!(near(with_process[1], [114.5, 107.5]), "{with_process:?}");
+        // without the core rule the process would carry the corner ~18 px ventral
+        let naive = VillParams {
+            core_frac: 0.0,
+            ..Default::default()
+        };
+        let dragged = corners(naive, &scene(200.0));
+        assert!(dragged[1][0] > 125.0, "{dragged:?}");
     }
 }

@@ -55,6 +55,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let backend = fl.backend().to_string();
     let (mut enh, mut ana, mut ovl, mut tot) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut a_ins, mut a_vill, mut a_seg) = (Vec::new(), Vec::new(), Vec::new());
+    let mut e_sub: [Vec<f64>; 5] = Default::default();
     let mut gpu_ms: Vec<[f64; 6]> = Vec::new();
     for i in 0..a.frames + warm {
         let (_, t) = fl.process(&frames[i % n_unique], &mask, mm, true)?;
@@ -64,34 +65,62 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             a_ins.push(t.analysis.instrument_ms);
             a_vill.push(t.analysis.vill_ms);
             a_seg.push(t.analysis.segment_ms);
+            if let Some(e) = fl.cpu_stage_ms() {
+                let v = [
+                    e.normalize_ms,
+                    e.temporal_ms,
+                    e.spatial_ms,
+                    e.clahe_ms,
+                    e.detail_ms,
+                ];
+                for (dst, x) in e_sub.iter_mut().zip(v) {
+                    dst.push(x);
+                }
+            }
             gpu_ms.extend(fl.gpu_stage_ms());
             ovl.push(t.overlay_ms);
             tot.push(t.total_ms);
         }
     }
-    let stages = [
-        ("enhance", TimeStats::of(&enh)),
+    let mut stages = vec![("enhance", TimeStats::of(&enh))];
+    // sub-stages of the CPU chain (the GPU's have their own table below)
+    if !e_sub[0].is_empty() {
+        let names = [
+            "  normalize",
+            "  temporal",
+            "  spatial",
+            "  clahe",
+            "  detail",
+        ];
+        stages.extend(
+            names
+                .into_iter()
+                .zip(e_sub.iter().map(|v| TimeStats::of(v))),
+        );
+    }
+    stages.extend([
         ("analyse", TimeStats::of(&ana)),
         ("  instrument", TimeStats::of(&a_ins)),
         ("  vill", TimeStats::of(&a_vill)),
         ("  segment", TimeStats::of(&a_seg)),
         ("overlay", TimeStats::of(&ovl)),
-    ];
+    ]);
     let total = TimeStats::of(&tot);
     let threads = rayon::current_num_threads();
     let gpu = gpu_report(&fl, &gpu_ms, a.size)?;
     if a.json {
         let st: serde_json::Map<String, serde_json::Value> = stages
             .iter()
-            .map(|(n, s)| {
-                (
-                    // sub-stages of analyse appear as "analyse.instrument" etc.
-                    match n.strip_prefix("  ") {
-                        Some(sub) => format!("analyse.{sub}"),
-                        None => n.to_string(),
-                    },
-                    json!({"median_ms": s.median_ms, "p95_ms": s.p95_ms}),
-                )
+            .scan("", |parent, (n, s)| {
+                // sub-stages appear as "analyse.instrument", "enhance.clahe" etc.
+                let name = match n.strip_prefix("  ") {
+                    Some(sub) => format!("{parent}.{sub}"),
+                    None => {
+                        *parent = n;
+                        n.to_string()
+                    }
+                };
+                Some((name, json!({"median_ms": s.median_ms, "p95_ms": s.p95_ms})))
             })
             .collect();
         println!(

@@ -281,6 +281,14 @@ impl FrameLoop {
         }
     }
 
+    /// CPU milliseconds per enhancement stage of the last frame, on the CPU backend.
+    pub fn cpu_stage_ms(&self) -> Option<fluoro_enhance::StageTimes> {
+        match &self.enhancer {
+            Chain::Cpu(e) => Some(e.times()),
+            Chain::Gpu(_) => None,
+        }
+    }
+
     /// GPU milliseconds per stage of the last frame (`fluoro_gpu::profile::STAGES`), on the
     /// GPU backend with profiling on and a device that records timestamps.
     pub fn gpu_stage_ms(&self) -> Option<[f64; 6]> {
