@@ -9,7 +9,8 @@
 //! 2. takes, on each side of the instrument axis, the largest dark region in the disc and,
 //!    among its pixels at least half as dark as its core (so fainter bone fused to it at
 //!    the threshold cannot carry the point), the extreme point towards ventral and towards
-//!    the window: the two VILL points;
+//!    the window: the two VILL points; a point on the disc's rim is where the disc cut the
+//!    lamina, so that disc gives no line and the next one ahead is tried;
 //! 3. keeps the line stable over time with a running median; once established from
 //!    detections next to the tip it is locked against jumps (anatomy moves only with
 //!    breathing), so a line found after the tip has entered the window cannot replace it.
@@ -37,6 +38,10 @@ pub struct VillParams {
     /// lamina's core (its 75th percentile of darkness): fainter bone fused to it at the
     /// darkness threshold (a facet or process seen through it) must not carry the corner.
     pub core_frac: f32,
+    /// A corner within this distance (mm) of the search disc's rim is where the disc cut
+    /// the lamina, not the lamina's corner: that disc gives no line (the next one ahead is
+    /// tried).
+    pub rim_mm: f64,
 }
 
 impl Default for VillParams {
@@ -48,6 +53,7 @@ impl Default for VillParams {
             outlier_mm: 3.0,
             thin_fringe_mm: 0.6,
             core_frac: 0.5,
+            rim_mm: 2.0,
         }
     }
 }
@@ -288,7 +294,9 @@ impl VillDetector {
         let (scored, darkness) = (&mut self.scored, &mut self.darkness);
         let (bg, smooth) = (&self.bg, &self.smooth);
         let core_frac = self.params.core_frac;
-        let mut corner = |comp: crate::components::Component<'_>, sign: f64| -> [f64; 2] {
+        // a corner on the disc's rim is where the disc cut the lamina, not its corner
+        let rim = (r - self.params.rim_mm / mm).max(0.0);
+        let mut corner = |comp: crate::components::Component<'_>, sign: f64| -> Option<[f64; 2]> {
             let dark_at = |xx: u32, yy: u32| {
                 let (x, y) = (x0 + xx as usize, y0 + yy as usize);
                 bg.get(x, y) - smooth.get(x, y)
@@ -308,14 +316,18 @@ impl VillDetector {
                 Some((px * v[0] + py * v[1] + sign * (px * c[0] + py * c[1]), p))
             }));
             scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let best = scored[0].1;
+            if (best[0] - centre[0]).hypot(best[1] - centre[1]) > rim {
+                return None;
+            }
             let k = (scored.len() / 100).clamp(1, 8);
             let (sx, sy) = scored[..k]
                 .iter()
                 .fold((0.0, 0.0), |(a, b), (_, p)| (a + p[0], b + p[1]));
-            [sx / k as f64, sy / k as f64]
+            Some([sx / k as f64, sy / k as f64])
         };
-        let p0 = corner(comps.get(ua), 1.0);
-        let p1 = corner(comps.get(la), -1.0);
+        let p0 = corner(comps.get(ua), 1.0)?;
+        let p1 = corner(comps.get(la), -1.0)?;
         Some(if p0[1] <= p1[1] { [p0, p1] } else { [p1, p0] })
     }
 
@@ -399,11 +411,15 @@ mod tests {
     }
 
     fn corners(params: VillParams, f: &Frame<f32>) -> Vill {
+        corners_from(params, f, 85.0)
+    }
+
+    fn corners_from(params: VillParams, f: &Frame<f32>, tip_x: f64) -> Vill {
         let mask = Frame::from_fn(200, 200, |_, _| 1u8);
         let no_lines = Frame::from_fn(200, 200, |_, _| 0.0f32);
         let shaft = Shaft {
             rear: [0.0, 100.0],
-            tip: [85.0, 100.0],
+            tip: [tip_x, 100.0],
             half_width: 3.0,
         };
         let mut d = VillDetector::new(params);
@@ -431,5 +447,22 @@ mod tests {
         };
         let dragged = corners(naive, &scene(200.0));
         assert!(dragged[1][0] > 125.0, "{dragged:?}");
+    }
+
+    #[test]
+    fn a_lamina_cut_by_the_search_disc_gives_no_corner_there() {
+        // from x = 40 the disc at the tip (16 mm = 53 px) reaches only x = 93: both laminae
+        // are cut by its rim; a disc further ahead holds their corners
+        let far = corners_from(VillParams::default(), &scene(0.0), 40.0);
+        let near = |p: [f64; 2], q: [f64; 2]| (p[0] - q[0]).hypot(p[1] - q[1]) < 4.0;
+        assert!(near(far[0], [109.5, 91.5]), "{far:?}");
+        assert!(near(far[1], [114.5, 107.5]), "{far:?}");
+        // taking the rim as a corner puts the line 15 px dorsal
+        let naive = VillParams {
+            rim_mm: -1000.0,
+            ..Default::default()
+        };
+        let cut = corners_from(naive, &scene(0.0), 40.0);
+        assert!(cut[0][0] < 100.0 && cut[1][0] < 100.0, "{cut:?}");
     }
 }
