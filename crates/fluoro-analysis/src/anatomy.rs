@@ -273,6 +273,105 @@ impl Mlp {
         }
         out.copy_from_slice(&a[..N_CLASSES]);
     }
+
+    /// Class scores of `n = xs.len() / N_FEATURES` feature vectors into `outs` (`N_CLASSES`
+    /// each), [`BLOCK`] vectors per pass through the layers, with the layer's outputs held
+    /// in registers ([`dense_block`]); `a`, `b` are scratch buffers. Equal to
+    /// [`Mlp::forward`] per vector (same sums in the same order).
+    pub fn forward_many(&self, xs: &[f32], a: &mut Vec<f32>, b: &mut Vec<f32>, outs: &mut [f32]) {
+        let n = xs.len() / N_FEATURES;
+        let last = self.layers.len() - 1;
+        for start in (0..n).step_by(BLOCK) {
+            let m = BLOCK.min(n - start);
+            a.clear();
+            for x in xs[start * N_FEATURES..(start + m) * N_FEATURES].chunks_exact(N_FEATURES) {
+                a.extend(
+                    x.iter()
+                        .zip(&self.mean)
+                        .zip(&self.inv_std)
+                        .map(|((v, m), s)| (v - m) * s),
+                );
+            }
+            for (li, l) in self.layers.iter().enumerate() {
+                b.clear();
+                for _ in 0..m {
+                    b.extend_from_slice(&l.b);
+                }
+                dense_block(&l.w, l.inp, l.out, &a[..m * l.inp], b, li != last);
+                std::mem::swap(a, b);
+            }
+            outs[start * N_CLASSES..(start + m) * N_CLASSES].copy_from_slice(&a[..m * N_CLASSES]);
+        }
+    }
+}
+
+/// Cells per block of [`Mlp::forward_many`].
+const BLOCK: usize = 4;
+
+/// [`dense`] for several vectors (`x`: vectors of `inp`, `acc`: vectors of `out`, both
+/// concatenated), with the outputs in registers while the inputs stream (64 at once for
+/// the hidden width, else 16 at a time; [`dense`] loads and stores them for every input).
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx2+fma",
+    "x86_64+avx2+fma"
+))]
+fn dense_block(w: &[f32], inp: usize, out: usize, x: &[f32], acc: &mut [f32], relu: bool) {
+    const L: usize = 16;
+    for (xv, av) in x.chunks_exact(inp).zip(acc.chunks_exact_mut(out)) {
+        let mut oc = 0;
+        if out == 4 * L {
+            // the hidden width: all 64 outputs in four registers, each input read once
+            let mut r: [f32; 4 * L] = av[..].try_into().expect("64 outputs");
+            for (i, &xi) in xv.iter().enumerate() {
+                let wv: &[f32; 4 * L] = w[i * out..(i + 1) * out].try_into().expect("64 weights");
+                for (a, &wl) in r.iter_mut().zip(wv) {
+                    *a += wl * xi;
+                }
+            }
+            av.copy_from_slice(&r);
+            oc = out;
+        }
+        while oc + L <= out {
+            let mut r: [f32; L] = av[oc..oc + L].try_into().expect("16 outputs");
+            for (i, &xi) in xv.iter().enumerate() {
+                let wv: &[f32; L] = w[i * out + oc..i * out + oc + L]
+                    .try_into()
+                    .expect("16 weights");
+                for (a, &wl) in r.iter_mut().zip(wv) {
+                    *a += wl * xi;
+                }
+            }
+            av[oc..oc + L].copy_from_slice(&r);
+            oc += L;
+        }
+        if out - oc == N_CLASSES {
+            // the last layer's four classes: a fixed-size accumulator stays in a register
+            let mut r: [f32; N_CLASSES] = av[oc..out].try_into().expect("classes");
+            for (i, &xi) in xv.iter().enumerate() {
+                let wv: &[f32; N_CLASSES] = w[i * out + oc..i * out + out]
+                    .try_into()
+                    .expect("class weights");
+                for (a, &wl) in r.iter_mut().zip(wv) {
+                    *a += wl * xi;
+                }
+            }
+            av[oc..out].copy_from_slice(&r);
+        } else if oc < out {
+            // any other remainder of fewer than 16 outputs
+            let len = out - oc;
+            let mut r = [0f32; L];
+            r[..len].copy_from_slice(&av[oc..out]);
+            for (i, &xi) in xv.iter().enumerate() {
+                for (a, &wl) in r[..len].iter_mut().zip(&w[i * out + oc..i * out + out]) {
+                    *a += wl * xi;
+                }
+            }
+            av[oc..out].copy_from_slice(&r[..len]);
+        }
+        if relu {
+            av.iter_mut().for_each(|v| *v = v.max(0.0));
+        }
+    }
 }
 
 /// `acc += W x` with `W` input-major (`w[i * out + o]`), then ReLU when asked. Compiled for
@@ -324,13 +423,17 @@ pub fn score_grid(
         gw * N_CLASSES,
         scratch,
         |gy, row, (a, b): &mut (Vec<f32>, Vec<f32>)| {
+            // the whole row in blocks (cells outside the field are few), then those overwritten
+            mlp.forward_many(
+                &fv[gy * gw * N_FEATURES..(gy + 1) * gw * N_FEATURES],
+                a,
+                b,
+                row,
+            );
             for gx in 0..gw {
-                let o = &mut row[gx * N_CLASSES..(gx + 1) * N_CLASSES];
-                if feats.visible(gx, gy) {
-                    let i = (gy * gw + gx) * N_FEATURES;
-                    mlp.forward(&fv[i..i + N_FEATURES], a, b, o);
-                } else {
-                    o.copy_from_slice(&[10.0, 0.0, 0.0, 0.0]);
+                if !feats.visible(gx, gy) {
+                    row[gx * N_CLASSES..(gx + 1) * N_CLASSES]
+                        .copy_from_slice(&[10.0, 0.0, 0.0, 0.0]);
                 }
             }
         },
@@ -428,6 +531,22 @@ mod tests {
         let m = embedded_model().expect("anatomy_weights.json parses");
         let (mut a, mut b, mut o) = (Vec::new(), Vec::new(), [0f32; N_CLASSES]);
         m.forward(&[0.0; N_FEATURES], &mut a, &mut b, &mut o);
+        // the blocked path gives the same scores as one vector at a time, partial block too
+        let xs: Vec<f32> = (0..7 * N_FEATURES)
+            .map(|i| ((i * 37 % 101) as f32 / 50.0 - 1.0) * 3.0)
+            .collect();
+        let mut many = vec![0f32; 7 * N_CLASSES];
+        m.forward_many(&xs, &mut a, &mut b, &mut many);
+        for (x, got) in xs.chunks(N_FEATURES).zip(many.chunks(N_CLASSES)) {
+            let mut one = [0f32; N_CLASSES];
+            m.forward(x, &mut a, &mut b, &mut one);
+            for (p, q) in one.iter().zip(got) {
+                assert!(
+                    (p - q).abs() <= 1e-5 * p.abs().max(1.0),
+                    "{one:?} vs {got:?}"
+                );
+            }
+        }
         assert!(o.iter().all(|v| v.is_finite()));
         assert!(Mlp::from_json("{}").is_err());
     }
