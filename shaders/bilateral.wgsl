@@ -1,5 +1,6 @@
 // Bilateral filter, round window of radius `radius`, reflect-101 borders.
-// Matches fluoro_enhance::bilateral (same spatial weights, exp range weight).
+// Matches fluoro_enhance::bilateral (same spatial weights, exp range weight, same order of
+// summation).
 
 struct Params {
     width: u32,
@@ -27,18 +28,24 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let y = i32(gid.y);
     let r = i32(p.radius);
     let c = src[gid.y * p.width + gid.x];
-    var num = 0.0;
-    var den = 0.0;
-    for (var dy = -r; dy <= r; dy = dy + 1) {
-        let yy = reflect101(y + dy, h);
+    // Summed as the CPU sums it: the centre (weight 1), then per half-window offset o (rows
+    // below, or right on the row) the pair with p + o and the pair with p - o.
+    var num = c;
+    var den = 1.0;
+    for (var dy = 0; dy <= r; dy = dy + 1) {
         for (var dx = -r; dx <= r; dx = dx + 1) {
+            if (dy == 0 && dx <= 0) { continue; }
             let d2 = f32(dx * dx + dy * dy);
             if (d2 > f32(r * r) + 0.001) { continue; }
-            let v = src[u32(yy * w + reflect101(x + dx, w))];
-            let diff = v - c;
-            let wgt = exp(-d2 * p.inv_2ss) * exp(-diff * diff * p.range_c);
-            num = num + wgt * v;
-            den = den + wgt;
+            let ws = exp(-d2 * p.inv_2ss);
+            let vf = src[u32(reflect101(y + dy, h) * w + reflect101(x + dx, w))];
+            let vb = src[u32(reflect101(y - dy, h) * w + reflect101(x - dx, w))];
+            let df = vf - c;
+            let db = vb - c;
+            let wf = ws * exp(-df * df * p.range_c);
+            let wb = ws * exp(-db * db * p.range_c);
+            num = num + (wf * vf + wb * vb);
+            den = den + (wf + wb);
         }
     }
     dst[gid.y * p.width + gid.x] = num / den;

@@ -36,11 +36,29 @@ impl Default for BilateralParams {
 #[derive(Debug, Default)]
 pub struct BilateralScratch {
     padded: Vec<f32>,
-    offsets: Vec<(usize, usize, f32)>,
-    rows: Vec<(Vec<f32>, Vec<f32>)>,
+    half: Vec<(usize, usize, f32)>,
+    bands: Vec<BandScratch>,
+    call: u64,
+}
+
+/// One band's buffers: output accumulators and a ring of pair-weight rows.
+#[derive(Debug, Default)]
+struct BandScratch {
+    num: Vec<f32>,
+    den: Vec<f32>,
+    /// Pair weights of the last `r + 1` padded rows: `ring[(py % (r + 1)) * n * pw + k * pw + px]`
+    /// is the weight between padded `(px, py)` and its neighbour at half-window offset `k`.
+    ring: Vec<f32>,
+    /// (call, padded row) of the newest ring row, so a band knows whether its ring is current.
+    newest: Option<(u64, usize)>,
 }
 
 /// Filters `src` into `dst`.
+///
+/// The weight of a pixel pair is symmetric (`w(p, q) = w(q, p)`), so it is computed once per
+/// pair, for half of the window's offsets, and used for both pixels: half the exponentials
+/// of the direct form. Each band of rows keeps the pair weights of the last `radius + 1`
+/// rows, which is all a row's backward pairs need.
 pub fn bilateral(
     src: &Frame<f32>,
     p: &BilateralParams,
@@ -67,63 +85,136 @@ pub fn bilateral(
         });
     let inv_2s2 = 1.0 / (2.0 * p.sigma_space * p.sigma_space);
     let range_c = 1.0 / (2.0 * p.sigma_range * p.sigma_range);
+    scratch.call += 1;
     let BilateralScratch {
         padded,
-        offsets,
-        rows,
+        half,
+        bands,
+        call,
     } = scratch;
-    offsets.clear();
-    offsets.extend(
-        (0..=2 * r)
+    // one of each offset pair (o, -o) of the round window: rows below, or right on the row
+    half.clear();
+    half.extend(
+        (0..=r)
             .flat_map(|dy| (0..=2 * r).map(move |dx| (dy, dx)))
+            .filter(|&(dy, dx)| dy > 0 || dx > r)
             .filter_map(|(dy, dx)| {
-                let (fy, fx) = (dy as f32 - r as f32, dx as f32 - r as f32);
+                let (fy, fx) = (dy as f32, dx as f32 - r as f32);
                 let d2 = fx * fx + fy * fy;
                 // OpenCV uses a round window of radius r
                 (d2 <= (r * r) as f32 + 1e-3).then_some((dy, dx, (-d2 * inv_2s2).exp()))
             }),
     );
-    let (padded, offsets) = (&*padded, &*offsets);
+    let (padded, half, call) = (&*padded, &*half, *call);
+    let n = half.len();
     par_chunks_with(
         dst.data_mut(),
         w,
-        rows,
-        |y, out, (num, den): &mut (Vec<f32>, Vec<f32>)| {
-            let (num, den) = (zeroed(num, w), zeroed(den, w));
-            bilateral_row(padded, pw, r, y, offsets, range_c, num, den, out)
+        bands,
+        |y, out, band: &mut BandScratch| {
+            let ring_len = (r + 1) * n * pw;
+            if band.ring.len() != ring_len {
+                band.ring.clear();
+                band.ring.resize(ring_len, 0.0);
+                band.newest = None;
+            }
+            // padded rows y .. y + r hold this row's pairs (backward ones start up to r above)
+            let first_needed = match band.newest {
+                Some((c, py)) if c == call && py + 1 == y + r => y + r,
+                _ => y,
+            };
+            for py in first_needed..=y + r {
+                let slot = (py % (r + 1)) * n * pw;
+                pair_weights_row(
+                    padded,
+                    pw,
+                    py,
+                    half,
+                    range_c,
+                    &mut band.ring[slot..slot + n * pw],
+                );
+            }
+            band.newest = Some((call, y + r));
+            let (num, den) = (zeroed(&mut band.num, w), zeroed(&mut band.den, w));
+            accumulate_row(padded, pw, r, y, half, &band.ring, num, den, out);
         },
     );
 }
 
-/// One output row: accumulate every window offset across the whole row, then divide.
-/// Compiled for AVX-512 and AVX2+FMA with runtime dispatch (multiversion), SSE2 otherwise.
+/// Pair weights of padded row `py` with its neighbours at every half-window offset:
+/// `out[k * pw + px] = ws_k * exp(-(I(px, py) - I(px + dx_k - r, py + dy_k))^2 c)`.
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx2+fma",
+    "x86_64+avx2+fma"
+))]
+fn pair_weights_row(
+    padded: &[f32],
+    pw: usize,
+    py: usize,
+    half: &[(usize, usize, f32)],
+    range_c: f32,
+    out: &mut [f32],
+) {
+    let r = (half.iter().map(|o| o.1).max().unwrap_or(0)) / 2;
+    let row = &padded[py * pw..(py + 1) * pw];
+    for (k, &(dy, dx, ws)) in half.iter().enumerate() {
+        let o = &mut out[k * pw..(k + 1) * pw];
+        // neighbour column px + dx - r: valid for px in lo..hi
+        let (lo, hi) = (r.saturating_sub(dx), (pw + r).saturating_sub(dx).min(pw));
+        let nrow = &padded[(py + dy) * pw..(py + dy + 1) * pw];
+        let nb = &nrow[lo + dx - r..hi + dx - r];
+        for ((wv, &c), &v) in o[lo..hi].iter_mut().zip(&row[lo..hi]).zip(nb) {
+            let d = v - c;
+            *wv = ws * exp_neg(-d * d * range_c);
+        }
+    }
+}
+
+/// One output row from the pair weights: for every half-window offset `o`, the forward pair
+/// `(p, p + o)` (weights of this row) and the backward pair `(p - o, p)` (weights of the row
+/// `dy` above, column `dx` to the left), then the normalisation.
 #[allow(clippy::too_many_arguments)]
 #[multiversion::multiversion(targets(
     "x86_64+avx512f+avx512bw+avx512vl+avx2+fma",
     "x86_64+avx2+fma"
 ))]
-fn bilateral_row(
+fn accumulate_row(
     padded: &[f32],
     pw: usize,
     r: usize,
     y: usize,
-    offsets: &[(usize, usize, f32)],
-    range_c: f32,
+    half: &[(usize, usize, f32)],
+    ring: &[f32],
     num: &mut [f32],
     den: &mut [f32],
     out: &mut [f32],
 ) {
     let w = out.len();
-    num.fill(0.0);
-    den.fill(0.0);
-    let centre = &padded[(y + r) * pw + r..(y + r) * pw + r + w];
-    for &(dy, dx, ws) in offsets {
-        let nb = &padded[(y + dy) * pw + dx..(y + dy) * pw + dx + w];
-        for (((n, d), &v), &c) in num.iter_mut().zip(den.iter_mut()).zip(nb).zip(centre) {
-            let diff = v - c;
-            let wgt = ws * exp_neg(-diff * diff * range_c);
-            *n += wgt * v;
-            *d += wgt;
+    let n = half.len();
+    let py = y + r;
+    let centre = &padded[py * pw + r..py * pw + r + w];
+    num.copy_from_slice(centre);
+    den.fill(1.0);
+    let ring_row = |row: usize, k: usize| {
+        let s = (row % (r + 1)) * n * pw + k * pw;
+        &ring[s..s + pw]
+    };
+    for (k, &(dy, dx, _)) in half.iter().enumerate() {
+        // forward: weights at (x + r, py), neighbour at (x + dx, py + dy) in padded columns
+        let wf = &ring_row(py, k)[r..r + w];
+        let vf = &padded[(py + dy) * pw + dx..(py + dy) * pw + dx + w];
+        // backward: the pair starts at (x + 2r - dx, py - dy) and ends at this pixel
+        let wb = &ring_row(py - dy, k)[2 * r - dx..2 * r - dx + w];
+        let vb = &padded[(py - dy) * pw + 2 * r - dx..(py - dy) * pw + 2 * r - dx + w];
+        for ((((nm, dn), (&a, &va)), &b), &vb) in num
+            .iter_mut()
+            .zip(den.iter_mut())
+            .zip(wf.iter().zip(vf))
+            .zip(wb)
+            .zip(vb)
+        {
+            *nm += a * va + b * vb;
+            *dn += a + b;
         }
     }
     for ((o, n), d) in out.iter_mut().zip(num.iter()).zip(den.iter()) {
@@ -165,15 +256,24 @@ mod tests {
 
     #[test]
     fn matches_the_reference() {
-        for (w, h) in [(40, 31), (3, 3)] {
-            let src = random_frame(w, h, 9).map(|v| v * 0.05);
+        // one scratch across calls and sizes: bands must not use a stale ring
+        let mut scratch = BilateralScratch::default();
+        for (w, h, seed, radius) in [
+            (40, 31, 9, 2),
+            (40, 31, 10, 2),
+            (3, 3, 11, 2),
+            (57, 64, 12, 2),
+            (33, 20, 13, 1),
+            (33, 20, 14, 3),
+        ] {
+            let src = random_frame(w, h, seed).map(|v| v * 0.05);
             let p = BilateralParams {
-                radius: 2,
+                radius,
                 sigma_space: 1.5,
                 sigma_range: 40.0,
             };
             let mut dst = Frame::new(0, 0);
-            bilateral(&src, &p, &mut BilateralScratch::default(), &mut dst);
+            bilateral(&src, &p, &mut scratch, &mut dst);
             let r = reference(&src, &p);
             for (a, b) in dst.data().iter().zip(r.data()) {
                 assert!(

