@@ -29,10 +29,13 @@ pub fn normalize(
 ) -> f32 {
     let (w, h) = src.size();
     dst.reshape(w, h);
-    dst.data_mut()
+    // one pass: transform each row and sum its inside pixels
+    let (sum, n) = dst
+        .data_mut()
         .par_chunks_mut(w)
+        .zip(mask.data().par_chunks(w))
         .enumerate()
-        .for_each(|(y, o)| {
+        .map(|(y, (o, m))| {
             let s = src.row(y);
             match intensity {
                 Intensity::Log => o.copy_from_slice(s),
@@ -41,13 +44,7 @@ pub fn normalize(
                     .zip(s)
                     .for_each(|(o, &v)| *o = LOG_SCALE * v.max(1.0).ln()),
             }
-        });
-    let (sum, n) = dst
-        .data()
-        .par_chunks(w)
-        .zip(mask.data().par_chunks(w))
-        .map(|(r, m)| {
-            r.iter()
+            o.iter()
                 .zip(m)
                 .filter(|(_, m)| **m != 0)
                 .fold((0.0f64, 0usize), |(s, n), (v, _)| {
@@ -83,5 +80,37 @@ mod tests {
         assert_eq!(dst.data(), &[10.0, 20.0, 30.0, 20.0]);
         normalize(&src, &mask, Intensity::Linear, &mut dst);
         assert!((dst.get(0, 0) - 1000.0 * 10f32.ln()).abs() < 1e-3);
+    }
+
+    #[test]
+    fn matches_a_direct_computation_on_a_collimated_frame() {
+        let src = crate::gaussian::tests::random_frame(61, 47, 5).map(|v| v + 1.0);
+        let mask = Frame::from_fn(61, 47, |x, y| {
+            u8::from((x as i32 - 30).pow(2) + (y as i32 - 23).pow(2) < 20 * 20)
+        });
+        for intensity in [Intensity::Log, Intensity::Linear] {
+            let t = |v: f32| match intensity {
+                Intensity::Log => f64::from(v),
+                Intensity::Linear => f64::from(LOG_SCALE) * f64::from(v.max(1.0)).ln(),
+            };
+            let inside: Vec<f64> = src
+                .data()
+                .iter()
+                .zip(mask.data())
+                .filter(|(_, m)| **m != 0)
+                .map(|(v, _)| t(*v))
+                .collect();
+            let mean = inside.iter().sum::<f64>() / inside.len() as f64;
+            let mut dst = Frame::new(0, 0);
+            let got = normalize(&src, &mask, intensity, &mut dst);
+            assert!(
+                (f64::from(got) - mean).abs() < 1e-3 * mean.abs(),
+                "{got} vs {mean}"
+            );
+            for ((o, v), m) in dst.data().iter().zip(src.data()).zip(mask.data()) {
+                let want = if *m != 0 { t(*v) } else { f64::from(got) };
+                assert!((f64::from(*o) - want).abs() < 1e-3 * want.abs().max(1.0));
+            }
+        }
     }
 }
