@@ -16,8 +16,12 @@ pub struct SuiteArgs {
     pub quick: bool,
     /// Development set: the same configurations with other seeds (held-out seed - 4000,
     /// e.g. 5001-5012), for tuning without ever looking at the held-out suite.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "seed_shift")]
     pub dev: bool,
+    /// The same configurations with every seed shifted by this much (e.g. -2000 for
+    /// 7001-7012): more draws to check that a change chosen on the development set holds.
+    #[arg(long, allow_hyphen_values = true)]
+    pub seed_shift: Option<i64>,
     /// Also write per-study and pooled scores as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -239,9 +243,15 @@ pub fn run(a: &SuiteArgs) -> Result<()> {
         "study", "recall", "FP", "tip mm", "axis", "VILL mm", "acc", "missed", "D-lam", "D-ins"
     );
     for (name, mut cfg) in studies(a.quick) {
-        if a.dev {
-            cfg.seed -= 4000;
-        }
+        let shift = if a.dev {
+            -4000
+        } else {
+            a.seed_shift.unwrap_or(0)
+        };
+        cfg.seed = cfg
+            .seed
+            .checked_add_signed(shift)
+            .with_context(|| format!("--seed-shift {shift} takes seed {} below 0", cfg.seed))?;
         let dir = a.out.join(&name);
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("{}: cannot create", dir.display()))?;

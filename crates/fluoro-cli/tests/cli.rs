@@ -115,6 +115,18 @@ fn bad_input_is_a_clear_error_naming_the_file() {
         .unwrap();
     assert!(!out.status.success());
     assert!(!d.join("o/frames.npy").exists());
+    // a seed shift below seed 0 is refused before anything is written
+    let out = fluoro()
+        .args(["suite", "--quick", "--seed-shift", "-100000", "--out"])
+        .arg(d.join("suite"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("--seed-shift"),
+        "{err}"
+    );
+    assert!(!d.join("suite").exists());
 }
 
 fn synth(dir: &Path, extra: &[&str]) {
