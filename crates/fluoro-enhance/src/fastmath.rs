@@ -2,7 +2,7 @@
 
 /// `exp(x)` for `x <= 0` (clamped below at -87), relative error < 2e-5 (limited by rounding
 /// `x log2 e` in f32): `2^(x log2 e)` split into an integer power built from exponent bits
-/// and a degree-6 polynomial on [-0.5, 0.5]. Rounding uses the 1.5 * 2^23 trick instead of
+/// and a degree-4 polynomial on [-0.5, 0.5]. Rounding uses the 1.5 * 2^23 trick instead of
 /// `floor`, which has no SSE2 instruction and would stop the loop from vectorising.
 #[inline(always)]
 pub fn exp_neg(x: f32) -> f32 {
@@ -11,10 +11,9 @@ pub fn exp_neg(x: f32) -> f32 {
     let r = t + MAGIC;
     let f = t - (r - MAGIC);
     let i = (r.to_bits() as i32).wrapping_sub(MAGIC.to_bits() as i32);
-    let p = 1.0
-        + f * (std::f32::consts::LN_2
-            + f * (0.240_226_5
-                + f * (0.055_504_11 + f * (0.009_618_13 + f * (0.001_333_55 + f * 0.000_154_03)))));
+    // degree 4, least squares on Chebyshev nodes: 3.6e-6 relative on [-0.5, 0.5], below the
+    // f32 rounding of `x log2 e` (degree 6 bought nothing)
+    let p = 1.0 + f * (0.693_121 + f * (0.240_222_3 + f * (0.055_922_04 + f * 0.009_672_17)));
     p * f32::from_bits((i.wrapping_add(127) as u32) << 23)
 }
 
