@@ -550,4 +550,47 @@ mod tests {
         assert!(o.iter().all(|v| v.is_finite()));
         assert!(Mlp::from_json("{}").is_err());
     }
+
+    /// Hidden widths other than 64 (16-wide chunks, a remainder below 16) give the same
+    /// scores through the blocked path as one vector at a time.
+    #[test]
+    fn other_layer_widths_score_alike_blocked_and_one_at_a_time() {
+        let weights = |out: usize, inp: usize, seed: usize| -> Vec<Vec<f32>> {
+            (0..out)
+                .map(|o| {
+                    (0..inp)
+                        .map(|i| ((o * 31 + i * 17 + seed) % 23) as f32 / 23.0 - 0.5)
+                        .collect()
+                })
+                .collect()
+        };
+        for hidden in [20usize, 5, 64] {
+            let file = serde_json::json!({
+                "mean": vec![0.1f32; N_FEATURES],
+                "std": vec![2.0f32; N_FEATURES],
+                "layers": [
+                    [weights(hidden, N_FEATURES, 1), vec![0.05f32; hidden]],
+                    [weights(hidden, hidden, 2), vec![-0.02f32; hidden]],
+                    [weights(N_CLASSES, hidden, 3), vec![0.0f32; N_CLASSES]],
+                ],
+            });
+            let m = Mlp::from_json(&file.to_string()).expect("a valid model");
+            let xs: Vec<f32> = (0..6 * N_FEATURES)
+                .map(|i| ((i * 13 % 29) as f32 / 7.0) - 2.0)
+                .collect();
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let mut many = vec![0f32; 6 * N_CLASSES];
+            m.forward_many(&xs, &mut a, &mut b, &mut many);
+            for (x, got) in xs.chunks(N_FEATURES).zip(many.chunks(N_CLASSES)) {
+                let mut one = [0f32; N_CLASSES];
+                m.forward(x, &mut a, &mut b, &mut one);
+                for (p, q) in one.iter().zip(got) {
+                    assert!(
+                        (p - q).abs() <= 1e-5 * p.abs().max(1.0),
+                        "hidden {hidden}: {one:?} vs {got:?}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -143,17 +143,6 @@ impl Analyzer {
         &self.anatomy
     }
 
-    /// The VILL detector (its darkness maps are what the lamina search thresholds; for
-    /// diagnostics and the label map).
-    pub fn vill_detector(&self) -> &vill::VillDetector {
-        &self.vill
-    }
-
-    /// The instrument detector's line response of the last frame (thin dark lines).
-    pub fn line_response(&self) -> &Frame<f32> {
-        self.detector.response()
-    }
-
     /// Where the time of the last call went.
     pub fn times(&self) -> AnalysisTimes {
         self.times

@@ -128,6 +128,7 @@ pub fn bilateral(
                 pair_weights_row(
                     padded,
                     pw,
+                    r,
                     py,
                     half,
                     range_c,
@@ -150,12 +151,12 @@ pub fn bilateral(
 fn pair_weights_row(
     padded: &[f32],
     pw: usize,
+    r: usize,
     py: usize,
     half: &[(usize, usize, f32)],
     range_c: f32,
     out: &mut [f32],
 ) {
-    let r = (half.iter().map(|o| o.1).max().unwrap_or(0)) / 2;
     let row = &padded[py * pw..(py + 1) * pw];
     for (k, &(dy, dx, ws)) in half.iter().enumerate() {
         let o = &mut out[k * pw..(k + 1) * pw];
