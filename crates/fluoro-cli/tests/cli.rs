@@ -430,7 +430,6 @@ fn live_playback_reports_latency_and_accounts_for_every_frame() {
 
 #[test]
 fn a_raw_frame_stream_over_tcp_feeds_the_live_loop() {
-    use std::io::{BufRead, BufReader};
     let mut listener = fluoro()
         .args(["live", "--listen", "127.0.0.1:0", "--json"])
         .stdout(std::process::Stdio::piped())
@@ -438,14 +437,7 @@ fn a_raw_frame_stream_over_tcp_feeds_the_live_loop() {
         .spawn()
         .unwrap();
     // the listener prints the port it bound
-    let mut err = BufReader::new(listener.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected: {line}"))
-        .to_string();
+    let (addr, _err) = bound_address(&mut listener);
     let send = fluoro()
         .arg("stream")
         .arg(fixtures().join("clo-cross-256.dcm"))
@@ -472,14 +464,7 @@ fn a_raw_frame_stream_over_tcp_feeds_the_live_loop() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut err = BufReader::new(listener.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
+    let (addr, mut err) = bound_address(&mut listener);
     {
         use std::io::Write;
         let mut s = std::net::TcpStream::connect(&addr).unwrap();
@@ -496,7 +481,6 @@ fn a_raw_frame_stream_over_tcp_feeds_the_live_loop() {
 
 /// Starts `fluoro live --dicom-listen` on a free port; returns it and the address it bound.
 fn dicom_live(store: &std::path::Path, seconds: &str) -> (std::process::Child, String) {
-    use std::io::{BufRead, BufReader};
     let mut live = fluoro()
         .args([
             "live",
@@ -512,16 +496,26 @@ fn dicom_live(store: &std::path::Path, seconds: &str) -> (std::process::Child, S
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut err = BufReader::new(live.stderr.take().unwrap());
+    let (addr, _) = bound_address(&mut live);
+    (live, addr)
+}
+
+/// The address a listener reports on its first stderr line (`... listening on ADDR[, ...]`),
+/// with the rest of its stderr.
+fn bound_address(
+    child: &mut std::process::Child,
+) -> (String, std::io::BufReader<std::process::ChildStderr>) {
+    use std::io::BufRead;
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     err.read_line(&mut line).unwrap();
     let addr = line
         .split("listening on ")
         .nth(1)
-        .and_then(|r| r.split(',').next())
+        .and_then(|r| r.trim().split(',').next())
         .unwrap_or_else(|| panic!("unexpected: {line}"))
         .to_string();
-    (live, addr)
+    (addr, err)
 }
 
 #[test]

@@ -7,7 +7,8 @@ use fluoro_enhance::bilateral::{BilateralParams, BilateralScratch, bilateral};
 use fluoro_enhance::gaussian::{blur, kernel};
 use fluoro_gpu::{GpuContext, filters::GpuFilters};
 
-fn filters() -> Option<GpuFilters> {
+/// The machine's adapter, or `None` (test skipped) where `FLUORO_SKIP_GPU=1` says it has none.
+fn context() -> Option<GpuContext> {
     if std::env::var("FLUORO_SKIP_GPU").is_ok_and(|v| v == "1") {
         eprintln!("SKIPPED: FLUORO_SKIP_GPU=1");
         return None;
@@ -15,7 +16,11 @@ fn filters() -> Option<GpuFilters> {
     let ctx = GpuContext::new()
         .unwrap_or_else(|e| panic!("{e} (set FLUORO_SKIP_GPU=1 on a machine without any adapter)"));
     eprintln!("GPU adapter: {}", ctx.describe());
-    Some(GpuFilters::new(ctx))
+    Some(ctx)
+}
+
+fn filters() -> Option<GpuFilters> {
+    context().map(GpuFilters::new)
 }
 
 fn frame(w: usize, h: usize, seed: u32) -> Frame<f32> {
@@ -91,12 +96,9 @@ fn every_shader_validates_with_naga() {
 
 #[test]
 fn whole_chain_matches_cpu_over_a_sequence() {
-    if std::env::var("FLUORO_SKIP_GPU").is_ok_and(|v| v == "1") {
-        eprintln!("SKIPPED: FLUORO_SKIP_GPU=1");
+    let Some(ctx) = context() else {
         return;
-    }
-    let ctx = GpuContext::new()
-        .unwrap_or_else(|e| panic!("{e} (set FLUORO_SKIP_GPU=1 on a machine without any adapter)"));
+    };
     let params = fluoro_enhance::EnhanceParams::default();
     let mut gpu = fluoro_gpu::chain::GpuEnhancer::new(ctx, params.clone());
     let mut cpu = fluoro_enhance::Enhancer::new(params);
@@ -150,12 +152,9 @@ fn whole_chain_matches_cpu_over_a_sequence() {
 /// to less than the frame's wall time. The copy bandwidth is positive.
 #[test]
 fn stage_times_and_copy_bandwidth() {
-    if std::env::var("FLUORO_SKIP_GPU").is_ok_and(|v| v == "1") {
-        eprintln!("SKIPPED: FLUORO_SKIP_GPU=1");
+    let Some(ctx) = context() else {
         return;
-    }
-    let ctx = GpuContext::new()
-        .unwrap_or_else(|e| panic!("{e} (set FLUORO_SKIP_GPU=1 on a machine without any adapter)"));
+    };
     let bw = fluoro_gpu::profile::copy_bandwidth_gbps(&ctx).unwrap();
     assert!(bw.is_finite() && bw > 0.0, "{bw}");
     let has_timestamps = ctx.timestamps;

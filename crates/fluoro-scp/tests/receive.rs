@@ -124,6 +124,16 @@ fn a_dicom_rs_client_stores_a_study_byte_for_byte() {
     scp.stop();
 }
 
+/// A raw dicom-rs association offering XA in explicit little endian, and its context id.
+fn raw_association(scp: &ScpHandle) -> (dicom_ul::ClientAssociation<std::net::TcpStream>, u8) {
+    let a = ClientAssociationOptions::new()
+        .with_presentation_context(XA, vec![EXPLICIT_LE])
+        .establish(scp.local_addr())
+        .unwrap();
+    let pc = a.presentation_contexts()[0].id;
+    (a, pc)
+}
+
 /// A raw dicom-rs association with a C-STORE command already sent (the data is up to the
 /// test, so it can misbehave).
 fn raw_store_begin(
@@ -131,11 +141,7 @@ fn raw_store_begin(
     message_id: u16,
     uid: &str,
 ) -> (dicom_ul::ClientAssociation<std::net::TcpStream>, u8) {
-    let mut a = ClientAssociationOptions::new()
-        .with_presentation_context(XA, vec![EXPLICIT_LE])
-        .establish(scp.local_addr())
-        .unwrap();
-    let pc = a.presentation_contexts()[0].id;
+    let (mut a, pc) = raw_association(scp);
     a.send(&Pdu::PData {
         data: vec![PDataValue {
             presentation_context_id: pc,
@@ -198,11 +204,7 @@ fn an_interrupted_transfer_leaves_no_file_and_the_receiver_goes_on() {
 #[test]
 fn a_wrong_sop_class_on_the_context_is_refused_with_a_status() {
     let (scp, rx, dir) = start("wrong-class");
-    let mut a = ClientAssociationOptions::new()
-        .with_presentation_context(XA, vec![EXPLICIT_LE])
-        .establish(scp.local_addr())
-        .unwrap();
-    let pc = a.presentation_contexts()[0].id;
+    let (mut a, pc) = raw_association(&scp);
     a.send(&Pdu::PData {
         data: vec![
             PDataValue {
