@@ -84,6 +84,7 @@ struct ToolFrame {
     across: [f64; 2],
     reach: f64,
     rows: (usize, usize),
+    cols: (usize, usize),
 }
 
 impl ToolFrame {
@@ -95,7 +96,12 @@ impl ToolFrame {
             t.rear[1].min(t.tip[1]) - reach,
             t.rear[1].max(t.tip[1]) + reach,
         );
+        let (x0, x1) = (
+            t.rear[0].min(t.tip[0]) - reach,
+            t.rear[0].max(t.tip[0]) + reach,
+        );
         Self {
+            cols: (x0.floor().max(0.0) as usize, x1.ceil().max(0.0) as usize),
             rear: t.rear,
             along: [d[0] / (len * len), d[1] / (len * len)],
             across: [-d[1] / len, d[0] / len],
@@ -105,16 +111,20 @@ impl ToolFrame {
     }
 }
 
+/// Class index (`crate::anatomy::class_at`) to contract label.
+const ANATOMY_LABELS: [u8; 4] = [
+    labels::BACKGROUND,
+    labels::LAMINA,
+    labels::LIGAMENTUM_FLAVUM,
+    labels::CONTRAST,
+];
+
 /// Writes the label map into `out`. The line geometry is set up once per frame, so the
-/// per-pixel work is a few multiply-adds.
+/// per-pixel work is a few multiply-adds; with the anatomy model, runs of pixels between
+/// the same grid cells are filled at once where those cells agree.
 pub fn segment(input: &SegmentInput, out: &mut Frame<u8>) {
     let (w, h) = input.mask.size();
     out.reshape(w, h);
-    let mm = input.mm_per_px;
-    let contrast_thr = 0.25 * input.range;
-    let lamina_lo = 0.06 * input.range;
-    let lf_depth_px = 6.0 / mm;
-    let (lamina_depth, contrast_depth) = (100.0 / mm, 12.0 / mm);
     let vill = match (input.vill, input.ventral) {
         (Some(line), Some(v)) => Some(VillFrame::new(line, v)),
         _ => None,
@@ -124,56 +134,179 @@ pub fn segment(input: &SegmentInput, out: &mut Frame<u8>) {
         .par_chunks_mut(w)
         .enumerate()
         .for_each(|(y, row)| {
-            let (mrow, rrow) = (input.mask.row(y), input.response.row(y));
-            let dark = input
-                .darkness
-                .map(|(bg, sm, t)| (bg.row(y), sm.row(y), 0.3 * t));
-            let tool_row = tool.as_ref().filter(|t| (t.rows.0..=t.rows.1).contains(&y));
-            let py = y as f64;
-            for (x, o) in row.iter_mut().enumerate() {
-                *o = labels::BACKGROUND;
-                if mrow[x] == 0 {
-                    continue;
-                }
-                let px = x as f64;
-                let r = rrow[x];
-                let mut lab = labels::BACKGROUND;
-                if let Some(an) = &input.anatomy {
-                    lab = [
-                        labels::BACKGROUND,
-                        labels::LAMINA,
-                        labels::LIGAMENTUM_FLAVUM,
-                        labels::CONTRAST,
-                    ][crate::anatomy::class_at(
-                        an.scores, an.classes, an.gw, an.cols[x], an.rows[y],
-                    )];
-                } else if let Some(v) = &vill {
-                    let (qx, qy) = (px - v.a[0], py - v.a[1]);
-                    let d = qx * v.n[0] + qy * v.n[1];
-                    let lamina = match dark {
-                        Some((bg, sm, t)) => bg[x] - sm[x] > t && r < contrast_thr,
-                        None => r > lamina_lo,
-                    };
-                    if d < 0.0 && d > -lamina_depth && lamina {
-                        lab = labels::LAMINA;
-                    }
-                    let t = qx * v.along[0] + qy * v.along[1];
-                    if (0.0..=1.0).contains(&t) && d <= 1.0 && d >= -lf_depth_px {
-                        lab = labels::LIGAMENTUM_FLAVUM;
-                    }
-                    if d > 0.0 && d < contrast_depth && r > contrast_thr {
-                        lab = labels::CONTRAST;
-                    }
-                }
-                if let Some(t) = tool_row {
-                    let (qx, qy) = (px - t.rear[0], py - t.rear[1]);
+            let mrow = input.mask.row(y);
+            if let Some(an) = &input.anatomy {
+                anatomy_row(an, y, row);
+            } else if let Some(v) = &vill {
+                rule_row(input, v, y, row);
+            } else {
+                row.fill(labels::BACKGROUND);
+            }
+            // outside the field is background whatever the classes say
+            for (o, &m) in row.iter_mut().zip(mrow) {
+                *o = if m != 0 { *o } else { labels::BACKGROUND };
+            }
+            if let Some(t) = tool.as_ref().filter(|t| (t.rows.0..=t.rows.1).contains(&y)) {
+                let py = y as f64;
+                for x in t.cols.0..=t.cols.1.min(w - 1) {
+                    let (qx, qy) = (x as f64 - t.rear[0], py - t.rear[1]);
                     let u = qx * t.along[0] + qy * t.along[1];
                     let across = (qx * t.across[0] + qy * t.across[1]).abs();
-                    if across <= t.reach && (0.0..=1.0).contains(&u) {
-                        lab = labels::INSTRUMENT;
+                    if mrow[x] != 0 && across <= t.reach && (0.0..=1.0).contains(&u) {
+                        row[x] = labels::INSTRUMENT;
                     }
                 }
-                *o = lab;
             }
         });
+}
+
+/// One row of anatomy labels: the columns come in runs that share their two neighbouring
+/// grid cells; a run whose four cells agree takes their class, the others are decided
+/// pixel by pixel from the interpolated scores.
+fn anatomy_row(an: &Anatomy, y: usize, row: &mut [u8]) {
+    let ry = an.rows[y];
+    let (y0, y1) = (ry.0 as usize, ry.1 as usize);
+    let mut x = 0;
+    while x < row.len() {
+        let (c0, c1, _) = an.cols[x];
+        let mut end = x + 1;
+        while end < row.len() && an.cols[end].0 == c0 && an.cols[end].1 == c1 {
+            end += 1;
+        }
+        let (x0, x1) = (c0 as usize, c1 as usize);
+        let c = an.classes[y0 * an.gw + x0];
+        if c == an.classes[y0 * an.gw + x1]
+            && c == an.classes[y1 * an.gw + x0]
+            && c == an.classes[y1 * an.gw + x1]
+        {
+            row[x..end].fill(ANATOMY_LABELS[usize::from(c)]);
+        } else {
+            for (o, &col) in row[x..end].iter_mut().zip(&an.cols[x..end]) {
+                *o =
+                    ANATOMY_LABELS[crate::anatomy::class_at(an.scores, an.classes, an.gw, col, ry)];
+            }
+        }
+        x = end;
+    }
+}
+
+/// One row of the rule-based labels (no anatomy model): lamina dorsal of the VILL,
+/// ligamentum flavum in the window, contrast ventral of it.
+fn rule_row(input: &SegmentInput, v: &VillFrame, y: usize, row: &mut [u8]) {
+    let mm = input.mm_per_px;
+    let contrast_thr = 0.25 * input.range;
+    let lamina_lo = 0.06 * input.range;
+    let lf_depth_px = 6.0 / mm;
+    let (lamina_depth, contrast_depth) = (100.0 / mm, 12.0 / mm);
+    let rrow = input.response.row(y);
+    let dark = input
+        .darkness
+        .map(|(bg, sm, t)| (bg.row(y), sm.row(y), 0.3 * t));
+    let py = y as f64;
+    for (x, o) in row.iter_mut().enumerate() {
+        let (px, r) = (x as f64, rrow[x]);
+        let mut lab = labels::BACKGROUND;
+        let (qx, qy) = (px - v.a[0], py - v.a[1]);
+        let d = qx * v.n[0] + qy * v.n[1];
+        let lamina = match dark {
+            Some((bg, sm, t)) => bg[x] - sm[x] > t && r < contrast_thr,
+            None => r > lamina_lo,
+        };
+        if d < 0.0 && d > -lamina_depth && lamina {
+            lab = labels::LAMINA;
+        }
+        let t = qx * v.along[0] + qy * v.along[1];
+        if (0.0..=1.0).contains(&t) && d <= 1.0 && d >= -lf_depth_px {
+            lab = labels::LIGAMENTUM_FLAVUM;
+        }
+        if d > 0.0 && d < contrast_depth && r > contrast_thr {
+            lab = labels::CONTRAST;
+        }
+        *o = lab;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::anatomy::{cell_classes, cell_table, class_at};
+
+    /// The run-filled anatomy labels and the clipped instrument scan give exactly the
+    /// labels of the plain per-pixel definition.
+    #[test]
+    fn run_filling_matches_the_per_pixel_labels() {
+        let (w, h, k) = (101usize, 83usize, 12usize);
+        let (gw, gh) = (w / k, h / k);
+        // smooth scores with a few class changes, so most runs agree and some do not
+        let scores: Vec<f32> = (0..gw * gh * N)
+            .map(|i| {
+                let (cell, c) = (i / N, i % N);
+                let (gx, gy) = ((cell % gw) as f32, (cell / gw) as f32);
+                ((gx * 0.9 + c as f32 * 1.7).sin() + (gy * 0.7 - c as f32).cos()) * 0.5
+            })
+            .collect();
+        let mut classes = Vec::new();
+        cell_classes(&scores, &mut classes);
+        let (mut cols, mut rows) = (Vec::new(), Vec::new());
+        cell_table(w, k, gw, &mut cols);
+        cell_table(h, k, gh, &mut rows);
+        let mask = Frame::from_fn(w, h, |x, y| u8::from((x + 2 * y) % 23 != 0 && x > 3));
+        let response = Frame::filled(w, h, 0.0f32);
+        let tool = Detection {
+            tip: [60.3, 40.6],
+            rear: [5.0, 75.2],
+            dir: [0.0, 0.0],
+            half_width: 2.2,
+            confidence: 1.0,
+        };
+        let input = SegmentInput {
+            response: &response,
+            range: 1.0,
+            mask: &mask,
+            tool: Some(&tool),
+            vill: None,
+            ventral: None,
+            mm_per_px: 0.3,
+            darkness: None,
+            anatomy: Some(Anatomy {
+                gw,
+                scores: &scores,
+                classes: &classes,
+                cols: &cols,
+                rows: &rows,
+            }),
+        };
+        let mut out = Frame::filled(1, 1, 0u8);
+        segment(&input, &mut out);
+        let t = ToolFrame::new(&tool);
+        let (mut instrument, mut mixed) = (0, 0);
+        for y in 0..h {
+            for x in 0..w {
+                let mut want = ANATOMY_LABELS[class_at(&scores, &classes, gw, cols[x], rows[y])];
+                let (qx, qy) = (x as f64 - t.rear[0], y as f64 - t.rear[1]);
+                let u = qx * t.along[0] + qy * t.along[1];
+                let across = (qx * t.across[0] + qy * t.across[1]).abs();
+                if across <= t.reach && (0.0..=1.0).contains(&u) {
+                    want = labels::INSTRUMENT;
+                    instrument += 1;
+                }
+                if mask.get(x, y) == 0 {
+                    want = labels::BACKGROUND;
+                }
+                assert_eq!(out.get(x, y), want, "pixel ({x}, {y})");
+            }
+        }
+        for y in 0..h - 1 {
+            for x in 0..w - 1 {
+                mixed += usize::from(out.get(x, y) != out.get(x + 1, y));
+            }
+        }
+        assert!(instrument > 200, "the shaft is drawn: {instrument} px");
+        assert!(
+            mixed > 50,
+            "the scores change class across the frame: {mixed}"
+        );
+    }
+
+    const N: usize = crate::anatomy::N_CLASSES;
 }
