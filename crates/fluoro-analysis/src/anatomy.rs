@@ -85,20 +85,25 @@ impl AnatomyFeatures {
         self.small.reshape(gw, gh);
         self.grid_mask.clear();
         self.grid_mask.resize(gw * gh, 0);
-        for gy in 0..gh {
-            for gx in 0..gw {
-                let (mut s, mut n) = (0f32, 0usize);
-                for y in gy * k..((gy + 1) * k).min(h) {
-                    let (row, m) = (f.row(y), mask.row(y));
-                    for x in gx * k..((gx + 1) * k).min(w) {
-                        s += row[x];
-                        n += usize::from(m[x] != 0);
+        self.small
+            .data_mut()
+            .par_chunks_mut(gw)
+            .zip(self.grid_mask.par_chunks_mut(gw))
+            .enumerate()
+            .for_each(|(gy, (small, visible))| {
+                for gx in 0..gw {
+                    let (mut s, mut n) = (0f32, 0usize);
+                    for y in gy * k..((gy + 1) * k).min(h) {
+                        let (row, m) = (f.row(y), mask.row(y));
+                        for x in gx * k..((gx + 1) * k).min(w) {
+                            s += row[x];
+                            n += usize::from(m[x] != 0);
+                        }
                     }
+                    small[gx] = s / (k * k) as f32;
+                    visible[gx] = u8::from(2 * n >= k * k);
                 }
-                self.small.set(gx, gy, s / (k * k) as f32);
-                self.grid_mask[gy * gw + gx] = u8::from(2 * n >= k * k);
-            }
-        }
+            });
         self.median_scratch.clear();
         for (v, &m) in self.small.data().iter().zip(&self.grid_mask) {
             if m != 0 {

@@ -82,8 +82,12 @@ fn two_pass(src: &Frame<f32>, kernel: &[f32], tmp: &mut Frame<f32>, dst: &mut Fr
         });
 }
 
-/// One row filtered horizontally (reflect-101 borders).
+/// One row filtered horizontally (reflect-101 borders). For wide kernels the `r` pixels
+/// at each end are filtered like the interior, on a short copy of the row's end with the reflection laid
+/// out (on the stack), so wide kernels on small frames do not pay for an index reflection
+/// per tap.
 fn horizontal_row(row: &[f32], kernel: &[f32], out: &mut [f32]) {
+    const PAD: usize = 128;
     let w = row.len();
     let r = kernel.len() / 2;
     let tap = |x: usize| -> f32 {
@@ -93,15 +97,32 @@ fn horizontal_row(row: &[f32], kernel: &[f32], out: &mut [f32]) {
             .map(|(i, &k)| k * row[reflect101(x as isize + i as isize - r as isize, w)])
             .sum()
     };
-    if w <= 2 * r {
+    if w <= 2 * r || r > PAD {
         for (x, o) in out.iter_mut().enumerate() {
             *o = tap(x);
         }
         return;
     }
-    for x in (0..r).chain(w - r..w) {
-        out[x] = tap(x);
+    if r < 8 {
+        // narrow kernels: the few reflected taps cost less than the copies
+        for x in (0..r).chain(w - r..w) {
+            out[x] = tap(x);
+        }
+        horizontal_interior(row, kernel, &mut out[r..w - r]);
+        return;
     }
+    let mut ends = [0f32; 3 * PAD];
+    let ends = &mut ends[..3 * r];
+    // left end: source positions -r .. 2r, outputs 0 .. r
+    for (j, e) in ends.iter_mut().enumerate() {
+        *e = row[reflect101(j as isize - r as isize, w)];
+    }
+    horizontal_interior(ends, kernel, &mut out[..r]);
+    // right end: source positions w - 2r .. w + r, outputs w - r .. w
+    for (j, e) in ends.iter_mut().enumerate() {
+        *e = row[reflect101((w - 2 * r + j) as isize, w)];
+    }
+    horizontal_interior(ends, kernel, &mut out[w - r..]);
     horizontal_interior(row, kernel, &mut out[r..w - r]);
 }
 
