@@ -126,6 +126,56 @@ fn horizontal_row(row: &[f32], kernel: &[f32], out: &mut [f32]) {
     horizontal_interior(row, kernel, &mut out[r..w - r]);
 }
 
+/// The symmetric filter's inner loop shared by the passes: `out[x] = k[r] src[c + x] +
+/// sum_i k[r + i] (src[a_i + x] + src[b_i + x])` with `(a_i, b_i) = pair(i)`, in blocks of
+/// 64 outputs held in registers while the taps stream (one store per output instead of one
+/// per tap). The sum runs in the same order for every pixel, block or tail.
+#[inline(always)]
+fn symmetric_taps(
+    src: &[f32],
+    c: usize,
+    pair: impl Fn(usize) -> (usize, usize),
+    kernel: &[f32],
+    out: &mut [f32],
+) {
+    const B: usize = 64;
+    let r = kernel.len() / 2;
+    let n = out.len();
+    let mut x = 0;
+    while x + B <= n {
+        let mut acc = [0f32; B];
+        for (o, &v) in acc.iter_mut().zip(&src[c + x..c + x + B]) {
+            *o = kernel[r] * v;
+        }
+        for i in 1..=r {
+            let k = kernel[r + i];
+            let (pa, pb) = pair(i);
+            let (a, b) = (&src[pa + x..pa + x + B], &src[pb + x..pb + x + B]);
+            for ((o, &u), &v) in acc.iter_mut().zip(a).zip(b) {
+                *o += k * (u + v);
+            }
+        }
+        out[x..x + B].copy_from_slice(&acc);
+        x += B;
+    }
+    let m = n - x;
+    if m == 0 {
+        return;
+    }
+    let tail = &mut out[x..];
+    for (o, &v) in tail.iter_mut().zip(&src[c + x..c + x + m]) {
+        *o = kernel[r] * v;
+    }
+    for i in 1..=r {
+        let k = kernel[r + i];
+        let (pa, pb) = pair(i);
+        let (a, b) = (&src[pa + x..pa + x + m], &src[pb + x..pb + x + m]);
+        for ((o, &u), &v) in tail.iter_mut().zip(a).zip(b) {
+            *o += k * (u + v);
+        }
+    }
+}
+
 /// Interior of a row: `out[x] = sum_i k[i] row[x + i]`, symmetric taps paired.
 #[multiversion::multiversion(targets(
     "x86_64+avx512f+avx512bw+avx512vl+avx2+fma",
@@ -133,18 +183,7 @@ fn horizontal_row(row: &[f32], kernel: &[f32], out: &mut [f32]) {
 ))]
 fn horizontal_interior(row: &[f32], kernel: &[f32], out: &mut [f32]) {
     let r = kernel.len() / 2;
-    let n = out.len();
-    let centre = &row[r..r + n];
-    for (o, &c) in out.iter_mut().zip(centre) {
-        *o = kernel[r] * c;
-    }
-    for i in 1..=r {
-        let k = kernel[r + i];
-        let (a, b) = (&row[r - i..r - i + n], &row[r + i..r + i + n]);
-        for ((o, &x), &z) in out.iter_mut().zip(a).zip(b) {
-            *o += k * (x + z);
-        }
-    }
+    symmetric_taps(row, r, |i| (r - i, r + i), kernel, out);
 }
 
 /// One output row of the vertical pass: whole rows accumulated, symmetric taps paired.
@@ -153,18 +192,16 @@ fn horizontal_interior(row: &[f32], kernel: &[f32], out: &mut [f32]) {
     "x86_64+avx2+fma"
 ))]
 fn vertical(tmp: &Frame<f32>, y: usize, h: usize, kernel: &[f32], out: &mut [f32]) {
-    let r = kernel.len() / 2;
-    for (o, &c) in out.iter_mut().zip(tmp.row(y)) {
-        *o = kernel[r] * c;
-    }
-    for i in 1..=r {
-        let k = kernel[r + i];
-        let a = tmp.row(reflect101(y as isize - i as isize, h));
-        let b = tmp.row(reflect101(y as isize + i as isize, h));
-        for ((o, &x), &z) in out.iter_mut().zip(a).zip(b) {
-            *o += k * (x + z);
-        }
-    }
+    let w = tmp.width();
+    let row = |p: isize| reflect101(p, h) * w;
+    let y = y as isize;
+    symmetric_taps(
+        tmp.data(),
+        row(y),
+        |i| (row(y - i as isize), row(y + i as isize)),
+        kernel,
+        out,
+    );
 }
 
 /// [`vertical`] on a ring of `2r + 1` horizontally filtered rows of width `w`, the
@@ -174,22 +211,15 @@ fn vertical(tmp: &Frame<f32>, y: usize, h: usize, kernel: &[f32], out: &mut [f32
     "x86_64+avx2+fma"
 ))]
 fn vertical_ring(rows: &[f32], w: usize, y: isize, kernel: &[f32], out: &mut [f32]) {
-    let r = kernel.len() / 2;
-    let n = (2 * r + 1) as isize;
-    let row = |p: isize| {
-        let s = p.rem_euclid(n) as usize;
-        &rows[s * w..(s + 1) * w]
+    let n = kernel.len();
+    let s = y.rem_euclid(n as isize) as usize;
+    // slots of y - i and y + i without a division per tap
+    let pair = |i: usize| {
+        let below = if s >= i { s - i } else { s + n - i };
+        let above = if s + i < n { s + i } else { s + i - n };
+        (below * w, above * w)
     };
-    for (o, &c) in out.iter_mut().zip(row(y)) {
-        *o = kernel[r] * c;
-    }
-    for i in 1..=r as isize {
-        let k = kernel[r + i as usize];
-        let (a, b) = (row(y - i), row(y + i));
-        for ((o, &x), &z) in out.iter_mut().zip(a).zip(b) {
-            *o += k * (x + z);
-        }
-    }
+    symmetric_taps(rows, s * w, pair, kernel, out);
 }
 
 /// Buffers for [`blur_large`].
