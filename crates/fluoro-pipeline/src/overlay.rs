@@ -124,18 +124,29 @@ pub fn draw(
         use rayon::prelude::*;
         let buf: &mut [u8] = out;
         let labels = labels.filter(|_| opts.labels).map(|m| m.data());
+        // the tinted colour of every (label, grey level), so each pixel is one lookup
+        let mut tinted = [[[0u8; 3]; 256]; 5];
+        for (l, table) in tinted.iter_mut().enumerate() {
+            for (g, px) in table.iter_mut().enumerate() {
+                let g = g as u8;
+                *px = if l == 0 {
+                    [g, g, g]
+                } else {
+                    TINT[l].map(|t| (f32::from(g) * (1.0 - alpha) + f32::from(t) * alpha) as u8)
+                };
+            }
+        }
         buf.par_chunks_mut(3 * w).enumerate().for_each(|(y, row)| {
             let grey = display.row(y);
-            let lab = labels.map(|l| &l[y * w..(y + 1) * w]);
-            for (x, px) in row.chunks_exact_mut(3).enumerate() {
-                let g = grey[x];
-                let l = lab.map_or(0, |l| usize::from(l[x]).min(4));
-                if l == 0 {
-                    px.copy_from_slice(&[g, g, g]);
-                } else {
-                    let t = TINT[l];
-                    for k in 0..3 {
-                        px[k] = (f32::from(g) * (1.0 - alpha) + f32::from(t[k]) * alpha) as u8;
+            match labels.map(|l| &l[y * w..(y + 1) * w]) {
+                Some(lab) => {
+                    for ((px, &g), &l) in row.chunks_exact_mut(3).zip(grey).zip(lab) {
+                        px.copy_from_slice(&tinted[usize::from(l).min(4)][usize::from(g)]);
+                    }
+                }
+                None => {
+                    for (px, &g) in row.chunks_exact_mut(3).zip(grey) {
+                        px.copy_from_slice(&[g, g, g]);
                     }
                 }
             }
