@@ -34,8 +34,8 @@ struct Sized {
     hist: [wgpu::Buffer; 2],
     out: wgpu::Buffer,
     den_ref: wgpu::Buffer,
-    stage_den: wgpu::Buffer,
-    stage_out: wgpu::Buffer,
+    /// Read-back buffers (denoised, output) per slot: two frames can be in flight.
+    stage: [(wgpu::Buffer, wgpu::Buffer); 2],
     n_samples: usize,
     sample_grid: (u32, u32, u32),
     // bind groups
@@ -66,6 +66,9 @@ pub struct GpuEnhancer {
     sized: Option<Sized>,
     primed: bool,
     current: usize,
+    /// Read-back slots of the submitted frames not yet collected, oldest first.
+    in_flight: std::collections::VecDeque<usize>,
+    submitted: u64,
     mask_copy: Vec<u8>,
     readback: Vec<f32>,
     denoised: Frame<f32>,
@@ -164,6 +167,8 @@ impl GpuEnhancer {
             params,
             sized: None,
             primed: false,
+            in_flight: std::collections::VecDeque::with_capacity(2),
+            submitted: 0,
             current: 0,
             mask_copy: Vec::new(),
             readback: Vec::new(),
@@ -183,6 +188,11 @@ impl GpuEnhancer {
                 None
             };
         }
+    }
+
+    /// Whether per-stage timing is on.
+    pub fn profiling(&self) -> bool {
+        self.profiler.is_some()
     }
 
     /// GPU milliseconds per stage of the last frame (`profile::STAGES`), when profiling on
@@ -326,8 +336,16 @@ impl GpuEnhancer {
             hist: hist_bufs,
             out,
             den_ref: den.clone(),
-            stage_den: buf(d, "stage_den", bytes, STAGING),
-            stage_out: buf(d, "stage_out", bytes, STAGING),
+            stage: [
+                (
+                    buf(d, "stage_den0", bytes, STAGING),
+                    buf(d, "stage_out0", bytes, STAGING),
+                ),
+                (
+                    buf(d, "stage_den1", bytes, STAGING),
+                    buf(d, "stage_out1", bytes, STAGING),
+                ),
+            ],
             n_samples,
             sample_grid: (step as u32, sw as u32, sh as u32),
             bg_norm,
@@ -345,10 +363,38 @@ impl GpuEnhancer {
         Ok(())
     }
 
-    /// Enhances one frame. Supported configuration: every stage of `EnhanceParams::default()`
-    /// enabled (the GPU chain always runs the full chain; disabled stages are refused).
+    /// Enhances one frame: [`GpuEnhancer::submit`] then [`GpuEnhancer::collect`]. Supported
+    /// configuration: every stage of `EnhanceParams::default()` enabled (the GPU chain
+    /// always runs the full chain; disabled stages are refused).
     pub fn process(&mut self, input: &Frame<f32>, mask: &Frame<u8>) -> Result<(), GpuError> {
+        self.submit(input, mask)?;
+        self.collect().map(|_| ())
+    }
+
+    /// Frames submitted and not yet collected (0, 1 or 2).
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Uploads `input` and queues its whole chain without waiting for it, so that the
+    /// device works on it while the caller analyses the previous frame (collected with
+    /// [`GpuEnhancer::collect`], oldest first). At most two frames are in flight: a third
+    /// submission first collects the oldest (its results are then the current ones). The
+    /// queue runs submissions in order, so the recursive filter sees the frames in order
+    /// and each frame's uniforms are the ones written before its submission.
+    pub fn submit(&mut self, input: &Frame<f32>, mask: &Frame<u8>) -> Result<(), GpuError> {
         let (w, h) = input.size();
+        if self.sized.as_ref().is_some_and(|s| (s.w, s.h) != (w, h)) {
+            // a new size rebuilds the buffers: finish what is queued on the old ones
+            while self.collect()? {}
+        }
+        if self.in_flight.len() == 2 {
+            self.collect()?;
+        }
+        if self.profiler.is_some() && !self.in_flight.is_empty() {
+            // one set of timestamp queries: profiled frames run one at a time
+            self.collect()?;
+        }
         self.ensure(w, h)?;
         let p = self.params.clone();
         let (Some(tp), Some(bp), Some(cp), Some(dp)) = (p.temporal, p.spatial, p.clahe, p.detail)
@@ -538,19 +584,36 @@ impl GpuEnhancer {
             pass.set_pipeline(&self.m.detail.pipelines[1]);
             pass.dispatch_workgroups(gx, gy, 1);
         }
-        enc.copy_buffer_to_buffer(&s.den_ref, 0, &s.stage_den, 0, (w * h * 4) as u64);
-        enc.copy_buffer_to_buffer(&s.out, 0, &s.stage_out, 0, (w * h * 4) as u64);
+        let slot = (self.submitted % 2) as usize;
+        let (stage_den, stage_out) = &s.stage[slot];
+        enc.copy_buffer_to_buffer(&s.den_ref, 0, stage_den, 0, (w * h * 4) as u64);
+        enc.copy_buffer_to_buffer(&s.out, 0, stage_out, 0, (w * h * 4) as u64);
         if let Some(p) = &self.profiler {
             p.resolve(&mut enc);
         }
         q.submit([enc.finish()]);
         self.current = next;
-        self.ctx.map_read(&s.stage_den, w * h, &mut self.readback)?;
+        self.submitted += 1;
+        self.in_flight.push_back(slot);
+        Ok(())
+    }
+
+    /// Waits for the oldest submitted frame and reads its denoised and enhanced frames back
+    /// ([`GpuEnhancer::denoised`], [`GpuEnhancer::output`]). `false` when nothing was in
+    /// flight (the previous results stay).
+    pub fn collect(&mut self) -> Result<bool, GpuError> {
+        let Some(slot) = self.in_flight.pop_front() else {
+            return Ok(false);
+        };
+        let s = self.sized.as_ref().expect("a frame was submitted");
+        let (w, h) = (s.w, s.h);
+        let (stage_den, stage_out) = &s.stage[slot];
+        self.ctx.map_read(stage_den, w * h, &mut self.readback)?;
         self.denoised.reshape(w, h);
         self.denoised
             .data_mut()
             .copy_from_slice(&self.readback[..w * h]);
-        self.ctx.map_read(&s.stage_out, w * h, &mut self.readback)?;
+        self.ctx.map_read(stage_out, w * h, &mut self.readback)?;
         self.output.reshape(w, h);
         self.output
             .data_mut()
@@ -558,6 +621,6 @@ impl GpuEnhancer {
         if let Some(p) = &mut self.profiler {
             p.read(&self.ctx)?;
         }
-        Ok(())
+        Ok(true)
     }
 }

@@ -72,6 +72,9 @@ pub enum LoopError {
     /// The GPU backend failed.
     #[error(transparent)]
     Gpu(#[from] fluoro_gpu::GpuError),
+    /// [`FrameLoop::process_ahead`] was given a frame other than the one it announced.
+    #[error("frame order broken: the frame given is not the one announced as next")]
+    NotAnnounced,
 }
 
 /// The loop's state and buffers.
@@ -88,6 +91,21 @@ pub struct FrameLoop {
     window_adjust: (f32, f32),
     mask_seen: Vec<u8>,
     analysis_mask: Frame<u8>,
+    /// Fingerprint of the frame queued ahead on the GPU by [`FrameLoop::process_ahead`].
+    announced: Option<u64>,
+}
+
+/// A cheap fingerprint of a frame (its size and ~1k sampled values), to check that the
+/// frame queued ahead is the one processed next.
+fn fingerprint(f: &Frame<f32>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    f.size().hash(&mut h);
+    let step = (f.data().len() / 1024).max(1);
+    for v in f.data().iter().step_by(step) {
+        v.to_bits().hash(&mut h);
+    }
+    h.finish()
 }
 
 impl FrameLoop {
@@ -139,6 +157,7 @@ impl FrameLoop {
             window_adjust: (0.0, 1.0),
             mask_seen: Vec::new(),
             analysis_mask: Frame::new(0, 0),
+            announced: None,
         }
     }
 
@@ -168,12 +187,17 @@ impl FrameLoop {
         &self.backend_name
     }
 
-    /// Forgets temporal state (new study or view).
+    /// Forgets temporal state (new study or view). A frame queued ahead is dropped.
     pub fn reset(&mut self) {
         match &mut self.enhancer {
             Chain::Cpu(e) => e.reset(),
-            Chain::Gpu(g) => g.reset(),
+            Chain::Gpu(g) => {
+                // results of a frame queued ahead are not wanted any more
+                while g.collect().unwrap_or(false) {}
+                g.reset();
+            }
         }
+        self.announced = None;
         self.analyzer.reset();
         self.window = None;
     }
@@ -187,12 +211,47 @@ impl FrameLoop {
         mm_per_px: Option<f64>,
         draw: bool,
     ) -> Result<(Analysis, FrameTimes), LoopError> {
+        self.process_ahead(input, mask, None, mm_per_px, draw)
+    }
+
+    /// Like [`FrameLoop::process`], with the frame that comes next (same mask) when it is
+    /// already known, e.g. from a recorded study. On the GPU backend that frame's
+    /// enhancement is queued before this frame's results are read back, so the device
+    /// works on it while the CPU analyses this one (upload, compute and read-back of
+    /// consecutive frames overlap); the next call must then pass that frame as `input`
+    /// ([`LoopError::NotAnnounced`] otherwise). The results are those of `process`. The CPU
+    /// backend ignores `next`; GPU profiling runs frames one at a time.
+    pub fn process_ahead(
+        &mut self,
+        input: &Frame<f32>,
+        mask: &Frame<u8>,
+        next: Option<&Frame<f32>>,
+        mm_per_px: Option<f64>,
+        draw: bool,
+    ) -> Result<(Analysis, FrameTimes), LoopError> {
         let t0 = Instant::now();
         match &mut self.enhancer {
             Chain::Cpu(e) => {
                 e.process(input, mask);
             }
-            Chain::Gpu(g) => g.process(input, mask)?,
+            Chain::Gpu(g) => {
+                match self.announced.take().filter(|_| g.in_flight() > 0) {
+                    Some(f) if f == fingerprint(input) => {}
+                    queued => {
+                        // nothing stale may be collected in this frame's place
+                        while g.collect()? {}
+                        if queued.is_some() {
+                            return Err(LoopError::NotAnnounced);
+                        }
+                        g.submit(input, mask)?;
+                    }
+                }
+                if let Some(n) = next.filter(|_| !g.profiling()) {
+                    g.submit(n, mask)?;
+                    self.announced = Some(fingerprint(n));
+                }
+                g.collect()?;
+            }
         }
         let enhance_ms = t0.elapsed().as_secs_f64() * 1000.0;
         let (denoised, output) = match &self.enhancer {

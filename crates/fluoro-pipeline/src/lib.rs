@@ -121,17 +121,30 @@ pub fn process_study(
     let mask = study.shutter_mask();
     let mm = info.mm_per_px;
     let mut w = writer::OutputWriter::create(out)?;
-    let mut frame = Frame::new(0, 0);
+    // one frame read ahead: the GPU backend queues its enhancement while this one is analysed
+    let (mut frame, mut next) = (Frame::new(0, 0), Frame::new(0, 0));
     let n = study.frame_count();
+    let mut decode_ms = 0.0;
+    if n > 0 {
+        let t = Instant::now();
+        input.read(&study, 0, &mut frame)?;
+        decode_ms = t.elapsed().as_secs_f64() * 1000.0;
+    }
     let (mut totals, mut enh, mut ana, mut ovl, mut dec) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut states = [0usize; 4];
     let (mut detected, mut with_vill) = (0, 0);
     for i in 0..n {
-        let t = Instant::now();
-        input.read(&study, i, &mut frame)?;
-        let decode_ms = t.elapsed().as_secs_f64() * 1000.0;
-        let (a, times) = fl.process(&frame, &mask, mm, true)?;
+        let mut next_decode_ms = 0.0;
+        let ahead = if i + 1 < n {
+            let t = Instant::now();
+            input.read(&study, i + 1, &mut next)?;
+            next_decode_ms = t.elapsed().as_secs_f64() * 1000.0;
+            Some(&next)
+        } else {
+            None
+        };
+        let (a, times) = fl.process_ahead(&frame, &mask, ahead, mm, true)?;
         let total = decode_ms + times.total_ms;
         let rec = FrameRecord {
             frame: i,
@@ -154,6 +167,8 @@ pub fn process_study(
         ana.push(times.analyse_ms);
         ovl.push(times.overlay_ms);
         progress(i + 1, n);
+        std::mem::swap(&mut frame, &mut next);
+        decode_ms = next_decode_ms;
     }
     let total = TimeStats::of(&totals);
     let summary = json!({
