@@ -540,18 +540,7 @@ mod tests {
         let xs: Vec<f32> = (0..7 * N_FEATURES)
             .map(|i| ((i * 37 % 101) as f32 / 50.0 - 1.0) * 3.0)
             .collect();
-        let mut many = vec![0f32; 7 * N_CLASSES];
-        m.forward_many(&xs, &mut a, &mut b, &mut many);
-        for (x, got) in xs.chunks(N_FEATURES).zip(many.chunks(N_CLASSES)) {
-            let mut one = [0f32; N_CLASSES];
-            m.forward(x, &mut a, &mut b, &mut one);
-            for (p, q) in one.iter().zip(got) {
-                assert!(
-                    (p - q).abs() <= 1e-5 * p.abs().max(1.0),
-                    "{one:?} vs {got:?}"
-                );
-            }
-        }
+        blocked_matches_single(m, &xs, "committed model");
         assert!(o.iter().all(|v| v.is_finite()));
         assert!(Mlp::from_json("{}").is_err());
     }
@@ -583,18 +572,23 @@ mod tests {
             let xs: Vec<f32> = (0..6 * N_FEATURES)
                 .map(|i| ((i * 13 % 29) as f32 / 7.0) - 2.0)
                 .collect();
-            let (mut a, mut b) = (Vec::new(), Vec::new());
-            let mut many = vec![0f32; 6 * N_CLASSES];
-            m.forward_many(&xs, &mut a, &mut b, &mut many);
-            for (x, got) in xs.chunks(N_FEATURES).zip(many.chunks(N_CLASSES)) {
-                let mut one = [0f32; N_CLASSES];
-                m.forward(x, &mut a, &mut b, &mut one);
-                for (p, q) in one.iter().zip(got) {
-                    assert!(
-                        (p - q).abs() <= 1e-5 * p.abs().max(1.0),
-                        "hidden {hidden}: {one:?} vs {got:?}"
-                    );
-                }
+            blocked_matches_single(&m, &xs, &format!("hidden {hidden}"));
+        }
+    }
+
+    /// `forward_many` on the feature vectors `xs` scores each like `forward`.
+    fn blocked_matches_single(m: &Mlp, xs: &[f32], what: &str) {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let mut many = vec![0f32; xs.len() / N_FEATURES * N_CLASSES];
+        m.forward_many(xs, &mut a, &mut b, &mut many);
+        for (x, got) in xs.chunks(N_FEATURES).zip(many.chunks(N_CLASSES)) {
+            let mut one = [0f32; N_CLASSES];
+            m.forward(x, &mut a, &mut b, &mut one);
+            for (p, q) in one.iter().zip(got) {
+                assert!(
+                    (p - q).abs() <= 1e-5 * p.abs().max(1.0),
+                    "{what}: {one:?} vs {got:?}"
+                );
             }
         }
     }

@@ -229,7 +229,7 @@ fn rule_row(input: &SegmentInput, v: &VillFrame, y: usize, row: &mut [u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::anatomy::{cell_classes, cell_table, class_at};
+    use crate::anatomy::{N_CLASSES as N, cell_classes, cell_table, class_at};
 
     /// The run-filled anatomy labels and the clipped instrument scan give exactly the
     /// labels of the plain per-pixel definition.
@@ -307,6 +307,4 @@ mod tests {
             "the scores change class across the frame: {mixed}"
         );
     }
-
-    const N: usize = crate::anatomy::N_CLASSES;
 }
