@@ -168,61 +168,44 @@ fn map_row(
             end += 1;
         }
         let (r1, r2) = (lut(pair.0), lut(pair.1));
-        map_span(
-            &row[x..end],
-            [&top[r1.clone()], &top[r2.clone()], &bottom[r1], &bottom[r2]],
+        let span = SpanLuts {
+            luts: [&top[r1.clone()], &top[r2.clone()], &bottom[r1], &bottom[r2]],
             ya,
-            &col_weight[x..end],
             lo,
             scale,
-            &mut out[x..end],
-        );
+        };
+        map_span(&span, &row[x..end], &col_weight[x..end], &mut out[x..end]);
         x = end;
     }
 }
 
-/// One span of [`map_row`]: `luts` are the top-left, top-right, bottom-left and
-/// bottom-right tiles' mappings, all the same length. Uses the AVX-512 gathers where the
-/// CPU has them ([`gather`]), the scalar loop otherwise; both give the same bits.
-fn map_span(
-    row: &[f32],
-    luts: [&[f32]; 4],
+/// What one span of [`map_row`] maps through: the top-left, top-right, bottom-left and
+/// bottom-right tiles' mappings (all the same length), the vertical weight, and the
+/// value-to-bin transform `(v - lo) * scale`.
+struct SpanLuts<'a> {
+    luts: [&'a [f32]; 4],
     ya: f32,
-    col_weight: &[f32],
     lo: f32,
     scale: f32,
-    out: &mut [f32],
-) {
+}
+
+/// One span of [`map_row`] (`col_weight`: the horizontal weight per pixel). The AVX-512
+/// gathers ([`gather`]) do the whole 16-pixel blocks where the CPU has them, the scalar
+/// loop the rest; both give the same bits.
+fn map_span(m: &SpanLuts, row: &[f32], col_weight: &[f32], out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if gather::available() {
-        let done = gather::map_span(row, luts, ya, col_weight, lo, scale, out);
-        map_span_scalar(
-            &row[done..],
-            luts,
-            ya,
-            &col_weight[done..],
-            lo,
-            scale,
-            &mut out[done..],
-        );
-        return;
-    }
-    map_span_scalar(row, luts, ya, col_weight, lo, scale, out);
+    let done = gather::map_span(m, row, col_weight, out);
+    #[cfg(not(target_arch = "x86_64"))]
+    let done = 0;
+    map_span_scalar(m, &row[done..], &col_weight[done..], &mut out[done..]);
 }
 
 /// The scalar definition of [`map_span`].
-fn map_span_scalar(
-    row: &[f32],
-    luts: [&[f32]; 4],
-    ya: f32,
-    col_weight: &[f32],
-    lo: f32,
-    scale: f32,
-    out: &mut [f32],
-) {
-    let bins = luts[0].len();
-    let [tl, tr, bl, br] = luts.map(|l| &l[..bins]);
+fn map_span_scalar(m: &SpanLuts, row: &[f32], col_weight: &[f32], out: &mut [f32]) {
+    let bins = m.luts[0].len();
+    let [tl, tr, bl, br] = m.luts.map(|l| &l[..bins]);
     let maxb = (bins - 1) as f32;
+    let (lo, scale, ya) = (m.lo, m.scale, m.ya);
     for ((o, &v), &xa) in out.iter_mut().zip(row).zip(col_weight) {
         let b = (((v - lo) * scale).max(0.0).min(maxb) as usize).min(bins - 1);
         let t = tl[b] + xa * (tr[b] - tl[b]);
@@ -236,40 +219,23 @@ fn map_span_scalar(
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod gather {
+    use super::SpanLuts;
     use std::arch::x86_64::*;
 
-    /// Whether this CPU has AVX-512F (checked once, cached by std).
-    pub fn available() -> bool {
-        is_x86_feature_detected!("avx512f")
-    }
-
-    /// Maps the whole 16-pixel blocks of the span; returns how many pixels it did.
-    pub fn map_span(
-        row: &[f32],
-        luts: [&[f32]; 4],
-        ya: f32,
-        col_weight: &[f32],
-        lo: f32,
-        scale: f32,
-        out: &mut [f32],
-    ) -> usize {
-        let bins = luts[0].len();
+    /// Maps the whole 16-pixel blocks of the span where the CPU has AVX-512F (checked
+    /// once, cached by std); returns how many pixels it did (0 without AVX-512F).
+    pub fn map_span(m: &SpanLuts, row: &[f32], col_weight: &[f32], out: &mut [f32]) -> usize {
+        let bins = m.luts[0].len();
         let n = row.len().min(col_weight.len()).min(out.len()) / 16 * 16;
-        if bins == 0 || bins > 1 << 24 || luts.iter().any(|l| l.len() != bins) {
+        if !is_x86_feature_detected!("avx512f")
+            || bins == 0
+            || bins > 1 << 24
+            || m.luts.iter().any(|l| l.len() != bins)
+        {
             return 0;
         }
-        // SAFETY: `available()` was checked by the caller; see `blocks` for the memory.
-        unsafe {
-            blocks(
-                &row[..n],
-                luts,
-                ya,
-                &col_weight[..n],
-                lo,
-                scale,
-                &mut out[..n],
-            )
-        };
+        // SAFETY: AVX-512F was detected above; see `blocks` for the memory.
+        unsafe { blocks(m, &row[..n], &col_weight[..n], &mut out[..n]) };
         n
     }
 
@@ -279,20 +245,13 @@ mod gather {
     /// 0 as in the scalar loop: `max` returns its second operand for NaN), so every
     /// gathered address lies inside its LUT. Slices have a multiple of 16 elements.
     #[target_feature(enable = "avx512f")]
-    unsafe fn blocks(
-        row: &[f32],
-        luts: [&[f32]; 4],
-        ya: f32,
-        col_weight: &[f32],
-        lo: f32,
-        scale: f32,
-        out: &mut [f32],
-    ) {
+    unsafe fn blocks(m: &SpanLuts, row: &[f32], col_weight: &[f32], out: &mut [f32]) {
+        let luts = m.luts;
         let maxb = _mm512_set1_ps((luts[0].len() - 1) as f32);
         let (vlo, vscale, vya, zero) = (
-            _mm512_set1_ps(lo),
-            _mm512_set1_ps(scale),
-            _mm512_set1_ps(ya),
+            _mm512_set1_ps(m.lo),
+            _mm512_set1_ps(m.scale),
+            _mm512_set1_ps(m.ya),
             _mm512_setzero_ps(),
         );
         for ((v, xa), o) in row
@@ -355,7 +314,12 @@ mod tests {
                     .collect()
             })
             .collect();
-        let luts = [&luts[0][..], &luts[1][..], &luts[2][..], &luts[3][..]];
+        let span = SpanLuts {
+            luts: [&luts[0][..], &luts[1][..], &luts[2][..], &luts[3][..]],
+            ya: 0.3,
+            lo: 10.0,
+            scale: 1.1,
+        };
         let n = 16 * 9 + 5;
         let mut row: Vec<f32> = random_frame(n, 1, 9).data().to_vec();
         row[3] = f32::NAN;
@@ -363,8 +327,8 @@ mod tests {
         row[40] = 1e9;
         let weights: Vec<f32> = (0..n).map(|i| i as f32 / n as f32).collect();
         let (mut a, mut b) = (vec![0f32; n], vec![0f32; n]);
-        map_span(&row, luts, 0.3, &weights, 10.0, 1.1, &mut a);
-        map_span_scalar(&row, luts, 0.3, &weights, 10.0, 1.1, &mut b);
+        map_span(&span, &row, &weights, &mut a);
+        map_span_scalar(&span, &row, &weights, &mut b);
         for (i, (x, y)) in a.iter().zip(&b).enumerate() {
             assert_eq!(x.to_bits(), y.to_bits(), "pixel {i}: {x} vs {y}");
         }
