@@ -158,6 +158,9 @@ fn symmetric_taps(
         out[x..x + B].copy_from_slice(&acc);
         x += B;
     }
+    // the tail repeats the block's loop at a run-time length: one body for both (the
+    // accumulator as a slice) was measured 2.6x slower, the fixed-size block being what
+    // keeps the sums in registers
     let m = n - x;
     if m == 0 {
         return;
