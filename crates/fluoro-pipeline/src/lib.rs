@@ -136,14 +136,16 @@ pub fn process_study(
     let (mut detected, mut with_vill) = (0, 0);
     for i in 0..n {
         let mut next_decode_ms = 0.0;
-        let ahead = if i + 1 < n {
+        // a frame that fails to decode is reported after this one is written, not instead
+        let mut next_error = None;
+        if i + 1 < n {
             let t = Instant::now();
-            input.read(&study, i + 1, &mut next)?;
-            next_decode_ms = t.elapsed().as_secs_f64() * 1000.0;
-            Some(&next)
-        } else {
-            None
-        };
+            match input.read(&study, i + 1, &mut next) {
+                Ok(()) => next_decode_ms = t.elapsed().as_secs_f64() * 1000.0,
+                Err(e) => next_error = Some(e),
+            }
+        }
+        let ahead = (i + 1 < n && next_error.is_none()).then_some(&next);
         let (a, times) = fl.process_ahead(&frame, &mask, ahead, mm, true)?;
         let total = decode_ms + times.total_ms;
         let rec = FrameRecord {
@@ -167,6 +169,9 @@ pub fn process_study(
         ana.push(times.analyse_ms);
         ovl.push(times.overlay_ms);
         progress(i + 1, n);
+        if let Some(e) = next_error {
+            return Err(e.into());
+        }
         std::mem::swap(&mut frame, &mut next);
         decode_ms = next_decode_ms;
     }
