@@ -263,6 +263,10 @@ fn process_and_eval_on_the_fixture_catch_regressions() {
     );
     assert_eq!(s["missed_stops"], 0, "a missed stop: {s}");
     assert!(s["dice"][3].as_f64().unwrap() >= 0.7, "instrument Dice {s}");
+    // the tip-to-VILL error's unsafe tail (result says further from crossing than it is):
+    // 0.02 mm on this fixture; a VILL drifting ventral or a tip found late raises it
+    assert!(s["depth_error_mm"]["n"].as_u64().unwrap() >= 10, "{s}");
+    assert!(s["depth_error_mm"]["p95"].as_f64().unwrap() <= 0.5, "{s}");
 }
 
 #[test]

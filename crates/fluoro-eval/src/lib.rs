@@ -1,7 +1,7 @@
 //! Scoring a result folder (`fluoro process --out`) against a ground-truth folder
 //! (`fluoro synth --truth`), both in the contract's layout.
 
-use fluoro_core::record::{FrameRecord, SafetyState};
+use fluoro_core::record::{FrameRecord, SafetyState, VillRecord, signed_distance_to_line};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -94,6 +94,16 @@ pub struct Scores {
     pub vill_angle_deg: Dist,
     /// Frames with a truth VILL and no result VILL.
     pub vill_missed: usize,
+    /// Signed error of the tip-to-VILL distance, result minus truth, mm, on frames where
+    /// both give one. Positive: the result puts the tip further from crossing than it is
+    /// (the unsafe side); negative: closer (the cautious side).
+    pub depth_error_mm: Dist,
+    /// The part of `depth_error_mm` due to the tip: the result tip's signed distance from the
+    /// truth VILL minus the truth tip's, mm.
+    pub depth_error_tip_mm: Dist,
+    /// The part due to the line: the truth tip's signed distance from the result VILL minus
+    /// its distance from the truth VILL, mm.
+    pub depth_error_line_mm: Dist,
     /// Confusion matrix, rows = truth, columns = result, order safe/caution/stop/unknown.
     pub state_confusion: [[usize; 4]; 4],
     /// Frames where the truth is stop and the result said safe: the worst error.
@@ -123,11 +133,19 @@ pub struct Raw {
     pub vill_mm: Vec<f64>,
     /// VILL angle errors, degrees.
     pub vill_deg: Vec<f64>,
+    /// Signed tip-to-VILL errors and their tip and line parts, mm.
+    pub depth_mm: [Vec<f64>; 3],
     /// Dice intersections and size sums per label.
     pub dice_counts: [(u64, u64); 4],
 }
 
 impl Scores {
+    fn set_depth(&mut self, d: &[Vec<f64>; 3]) {
+        self.depth_error_mm = Dist::of(&d[0]);
+        self.depth_error_tip_mm = Dist::of(&d[1]);
+        self.depth_error_line_mm = Dist::of(&d[2]);
+    }
+
     /// Scores of nothing: zero counts, empty distributions.
     pub fn empty() -> Self {
         Self {
@@ -145,6 +163,9 @@ impl Scores {
             vill_distance_mm: Dist::default(),
             vill_angle_deg: Dist::default(),
             vill_missed: 0,
+            depth_error_mm: Dist::default(),
+            depth_error_tip_mm: Dist::default(),
+            depth_error_line_mm: Dist::default(),
             state_confusion: [[0; 4]; 4],
             missed_stops: 0,
             stop_not_flagged: 0,
@@ -180,6 +201,9 @@ pub fn pool(all: &[Scores]) -> Scores {
         raw.axis_deg.extend(&x.raw.axis_deg);
         raw.vill_mm.extend(&x.raw.vill_mm);
         raw.vill_deg.extend(&x.raw.vill_deg);
+        for (all, one) in raw.depth_mm.iter_mut().zip(&x.raw.depth_mm) {
+            all.extend(one);
+        }
     }
     s.detection_recall =
         (s.truth_visible > 0).then(|| s.detected_when_visible as f64 / s.truth_visible as f64);
@@ -190,6 +214,7 @@ pub fn pool(all: &[Scores]) -> Scores {
     s.axis_error_deg = Dist::of(&raw.axis_deg);
     s.vill_distance_mm = Dist::of(&raw.vill_mm);
     s.vill_angle_deg = Dist::of(&raw.vill_deg);
+    s.set_depth(&raw.depth_mm);
     let agree: usize = (0..4).map(|i| s.state_confusion[i][i]).sum();
     s.state_accuracy = (s.frames > 0).then(|| agree as f64 / s.frames as f64);
     s.dice = std::array::from_fn(|k| {
@@ -217,6 +242,22 @@ fn point_line(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> f64 {
     let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
     let l = (dx * dx + dy * dy).sqrt().max(1e-9);
     ((p[0] - a[0]) * dy - (p[1] - a[1]) * dx).abs() / l
+}
+
+/// The signed tip-to-VILL error of one frame (result minus truth) and its tip and line
+/// parts, mm; `None` unless both give a tip, a rear end and a VILL and the scale is known.
+/// Both parts use the truth's rear end for the side, so they add up to the whole error
+/// unless the result's rear end is on the other side of its own line.
+fn depth_error(truth: &FrameRecord, result: &FrameRecord, mm: Option<f64>) -> Option<[f64; 3]> {
+    let mm = mm?;
+    let (tt, tr, tv) = (truth.tool.tip?, truth.tool.rear?, truth.vill?);
+    let (rt, rr, rv) = (result.tool.tip?, result.tool.rear?, result.vill?);
+    let d = |tip, rear, v: VillRecord| signed_distance_to_line(tip, rear, v.p0, v.p1);
+    let truth_d = d(tt, tr, tv)?;
+    let whole = d(rt, rr, rv)? - truth_d;
+    let tip = d(rt, tr, tv)? - truth_d;
+    let line = d(tt, tr, rv)? - truth_d;
+    Some([whole * mm, tip * mm, line * mm])
 }
 
 fn state_index(s: SafetyState) -> usize {
@@ -250,7 +291,13 @@ pub fn evaluate(truth: &Path, result: &Path) -> Result<Scores, EvalError> {
     s.frames = t.len();
     s.mm_per_px = mm;
     let (mut tip_px, mut axis, mut vd, mut va) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut depth: [Vec<f64>; 3] = Default::default();
     for (a, b) in t.iter().zip(&r) {
+        if let Some(parts) = depth_error(a, b, mm) {
+            for (v, p) in depth.iter_mut().zip(parts) {
+                v.push(p);
+            }
+        }
         if a.tool.detected {
             s.truth_visible += 1;
             if b.tool.detected {
@@ -302,6 +349,7 @@ pub fn evaluate(truth: &Path, result: &Path) -> Result<Scores, EvalError> {
     s.axis_error_deg = Dist::of(&axis);
     s.vill_distance_mm = Dist::of(&vd);
     s.vill_angle_deg = Dist::of(&va);
+    s.set_depth(&depth);
     let agree: usize = (0..4).map(|i| s.state_confusion[i][i]).sum();
     s.state_accuracy = (s.frames > 0).then(|| agree as f64 / s.frames as f64);
     let counts = dice_counts(truth, result, t.len())?;
@@ -318,6 +366,7 @@ pub fn evaluate(truth: &Path, result: &Path) -> Result<Scores, EvalError> {
         axis_deg: axis,
         vill_mm: vd,
         vill_deg: va,
+        depth_mm: depth,
         dice_counts: counts,
     };
     Ok(s)
@@ -394,6 +443,15 @@ pub fn table(s: &Scores) -> String {
     line("VILL distance", dist(&s.vill_distance_mm, "mm"));
     line("VILL angle", dist(&s.vill_angle_deg, "deg"));
     line("VILL missed", s.vill_missed.to_string());
+    line(
+        "tip-to-VILL error",
+        format!(
+            "{} (result - truth; > 0: unsafe side)",
+            dist(&s.depth_error_mm, "mm")
+        ),
+    );
+    line("  due to the tip", dist(&s.depth_error_tip_mm, "mm"));
+    line("  due to the line", dist(&s.depth_error_line_mm, "mm"));
     line("state accuracy", f(s.state_accuracy, 3));
     line(
         "MISSED STOPS",
@@ -421,4 +479,53 @@ pub fn table(s: &Scores) -> String {
         ));
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fluoro_core::record::{GuidanceRecord, ToolRecord};
+
+    fn record(tip: [f64; 2], line_x: f64) -> FrameRecord {
+        FrameRecord {
+            frame: 0,
+            time_ms: 0.0,
+            tool: ToolRecord {
+                detected: true,
+                tip: Some(tip),
+                rear: Some([0.0, 50.0]),
+                ..Default::default()
+            },
+            vill: Some(VillRecord {
+                p0: [line_x, 0.0],
+                p1: [line_x, 100.0],
+            }),
+            guidance: GuidanceRecord::default(),
+            timing: None,
+        }
+    }
+
+    /// The instrument comes from the left towards a vertical VILL; the truth tip is 10 px
+    /// dorsal of it. A result tip 1 px further ahead and a result line 2 px further dorsal
+    /// put the tip 3 px closer: -3 px in all, -1 from the tip, -2 from the line.
+    #[test]
+    fn depth_error_splits_into_tip_and_line_parts_with_the_contract_sign() {
+        let truth = record([40.0, 50.0], 50.0);
+        let result = record([41.0, 50.0], 48.0);
+        let [whole, tip, line] = depth_error(&truth, &result, Some(0.5)).expect("all present");
+        assert!((whole + 1.5).abs() < 1e-9, "{whole}");
+        assert!((tip + 0.5).abs() < 1e-9, "{tip}");
+        assert!((line + 1.0).abs() < 1e-9, "{line}");
+        // a result tip behind the truth and a line further ventral are the unsafe side
+        let late = record([38.0, 50.0], 53.0);
+        let [whole, _, _] = depth_error(&truth, &late, Some(0.5)).expect("all present");
+        assert!((whole - 2.5).abs() < 1e-9, "{whole}");
+        // no scale, or no result line: nothing to score
+        assert!(depth_error(&truth, &result, None).is_none());
+        let no_line = FrameRecord {
+            vill: None,
+            ..result.clone()
+        };
+        assert!(depth_error(&truth, &no_line, Some(0.5)).is_none());
+    }
 }
