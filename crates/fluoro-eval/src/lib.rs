@@ -140,10 +140,28 @@ pub struct Raw {
 }
 
 impl Scores {
-    fn set_depth(&mut self, d: &[Vec<f64>; 3]) {
-        self.depth_error_mm = Dist::of(&d[0]);
-        self.depth_error_tip_mm = Dist::of(&d[1]);
-        self.depth_error_line_mm = Dist::of(&d[2]);
+    /// Fills the rates, distributions, state accuracy and Dice from the counts and
+    /// `self.raw`: the one place both a study's scores and pooled scores get them.
+    fn derive(&mut self) {
+        self.detection_recall = (self.truth_visible > 0)
+            .then(|| self.detected_when_visible as f64 / self.truth_visible as f64);
+        self.false_positive_rate =
+            (self.truth_empty > 0).then(|| self.false_positives as f64 / self.truth_empty as f64);
+        let raw = &self.raw;
+        self.tip_error_px = Dist::of(&raw.tip_px);
+        self.tip_error_mm = Dist::of(&raw.tip_mm);
+        self.axis_error_deg = Dist::of(&raw.axis_deg);
+        self.vill_distance_mm = Dist::of(&raw.vill_mm);
+        self.vill_angle_deg = Dist::of(&raw.vill_deg);
+        self.depth_error_mm = Dist::of(&raw.depth_mm[0]);
+        self.depth_error_tip_mm = Dist::of(&raw.depth_mm[1]);
+        self.depth_error_line_mm = Dist::of(&raw.depth_mm[2]);
+        let agree: usize = (0..4).map(|i| self.state_confusion[i][i]).sum();
+        self.state_accuracy = (self.frames > 0).then(|| agree as f64 / self.frames as f64);
+        let counts = raw.dice_counts;
+        self.dice = std::array::from_fn(|k| {
+            (counts[k].1 > 0).then(|| 2.0 * counts[k].0 as f64 / counts[k].1 as f64)
+        });
     }
 
     /// Scores of nothing: zero counts, empty distributions.
@@ -205,23 +223,8 @@ pub fn pool(all: &[Scores]) -> Scores {
             all.extend(one);
         }
     }
-    s.detection_recall =
-        (s.truth_visible > 0).then(|| s.detected_when_visible as f64 / s.truth_visible as f64);
-    s.false_positive_rate =
-        (s.truth_empty > 0).then(|| s.false_positives as f64 / s.truth_empty as f64);
-    s.tip_error_px = Dist::of(&raw.tip_px);
-    s.tip_error_mm = Dist::of(&raw.tip_mm);
-    s.axis_error_deg = Dist::of(&raw.axis_deg);
-    s.vill_distance_mm = Dist::of(&raw.vill_mm);
-    s.vill_angle_deg = Dist::of(&raw.vill_deg);
-    s.set_depth(&raw.depth_mm);
-    let agree: usize = (0..4).map(|i| s.state_confusion[i][i]).sum();
-    s.state_accuracy = (s.frames > 0).then(|| agree as f64 / s.frames as f64);
-    s.dice = std::array::from_fn(|k| {
-        (raw.dice_counts[k].1 > 0)
-            .then(|| 2.0 * raw.dice_counts[k].0 as f64 / raw.dice_counts[k].1 as f64)
-    });
     s.raw = raw;
+    s.derive();
     s
 }
 
@@ -334,28 +337,6 @@ pub fn evaluate(truth: &Path, result: &Path) -> Result<Scores, EvalError> {
             s.stop_not_flagged += usize::from(b.guidance.state != SafetyState::Stop);
         }
     }
-    s.detection_recall =
-        (s.truth_visible > 0).then(|| s.detected_when_visible as f64 / s.truth_visible as f64);
-    s.false_positive_rate =
-        (s.truth_empty > 0).then(|| s.false_positives as f64 / s.truth_empty as f64);
-    s.tip_error_mm = Dist::of(
-        &tip_px
-            .iter()
-            .map(|v| v * mm.unwrap_or(f64::NAN))
-            .filter(|v| v.is_finite())
-            .collect::<Vec<_>>(),
-    );
-    s.tip_error_px = Dist::of(&tip_px);
-    s.axis_error_deg = Dist::of(&axis);
-    s.vill_distance_mm = Dist::of(&vd);
-    s.vill_angle_deg = Dist::of(&va);
-    s.set_depth(&depth);
-    let agree: usize = (0..4).map(|i| s.state_confusion[i][i]).sum();
-    s.state_accuracy = (s.frames > 0).then(|| agree as f64 / s.frames as f64);
-    let counts = dice_counts(truth, result, t.len())?;
-    s.dice = std::array::from_fn(|k| {
-        (counts[k].1 > 0).then(|| 2.0 * counts[k].0 as f64 / counts[k].1 as f64)
-    });
     s.raw = Raw {
         tip_mm: tip_px
             .iter()
@@ -367,8 +348,9 @@ pub fn evaluate(truth: &Path, result: &Path) -> Result<Scores, EvalError> {
         vill_mm: vd,
         vill_deg: va,
         depth_mm: depth,
-        dice_counts: counts,
+        dice_counts: dice_counts(truth, result, t.len())?,
     };
+    s.derive();
     Ok(s)
 }
 
