@@ -104,6 +104,9 @@ pub struct Scores {
     /// The part due to the line: the truth tip's signed distance from the result VILL minus
     /// its distance from the truth VILL, mm.
     pub depth_error_line_mm: Dist,
+    /// Each VILL end point's error (result minus truth, mm) in the instrument's frame, `[p0,
+    /// p1]`: where the line's error comes from, corner by corner.
+    pub vill_end_error_mm: [EndError; 2],
     /// Confusion matrix, rows = truth, columns = result, order safe/caution/stop/unknown.
     pub state_confusion: [[usize; 4]; 4],
     /// Frames where the truth is stop and the result said safe: the worst error.
@@ -118,6 +121,17 @@ pub struct Scores {
     /// The per-frame values behind the distributions (for pooling several studies).
     #[serde(skip)]
     pub raw: Raw,
+}
+
+/// One VILL end point's error, mm, split along the truth instrument's axis (`ventral`: > 0
+/// the result's corner lies ventral of the truth's, which moves the line the unsafe way) and
+/// across it (`into_window`: > 0 towards the other end point's side of the axis).
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
+pub struct EndError {
+    /// Along the instrument axis, > 0 ventral.
+    pub ventral: Dist,
+    /// Across the axis, > 0 towards the interlaminar window.
+    pub into_window: Dist,
 }
 
 /// Per-frame values and pixel counts, kept so several studies can be pooled.
@@ -135,6 +149,8 @@ pub struct Raw {
     pub vill_deg: Vec<f64>,
     /// Signed tip-to-VILL errors and their tip and line parts, mm.
     pub depth_mm: [Vec<f64>; 3],
+    /// VILL end point errors, `[p0, p1]` x `[ventral, into_window]`, mm.
+    pub vill_end_mm: [[Vec<f64>; 2]; 2],
     /// Dice intersections and size sums per label.
     pub dice_counts: [(u64, u64); 4],
 }
@@ -156,6 +172,10 @@ impl Scores {
         self.depth_error_mm = Dist::of(&raw.depth_mm[0]);
         self.depth_error_tip_mm = Dist::of(&raw.depth_mm[1]);
         self.depth_error_line_mm = Dist::of(&raw.depth_mm[2]);
+        self.vill_end_error_mm = std::array::from_fn(|k| EndError {
+            ventral: Dist::of(&raw.vill_end_mm[k][0]),
+            into_window: Dist::of(&raw.vill_end_mm[k][1]),
+        });
         let agree: usize = (0..4).map(|i| self.state_confusion[i][i]).sum();
         self.state_accuracy = (self.frames > 0).then(|| agree as f64 / self.frames as f64);
         let counts = raw.dice_counts;
@@ -184,6 +204,7 @@ impl Scores {
             depth_error_mm: Dist::default(),
             depth_error_tip_mm: Dist::default(),
             depth_error_line_mm: Dist::default(),
+            vill_end_error_mm: Default::default(),
             state_confusion: [[0; 4]; 4],
             missed_stops: 0,
             stop_not_flagged: 0,
@@ -221,6 +242,11 @@ pub fn pool(all: &[Scores]) -> Scores {
         raw.vill_deg.extend(&x.raw.vill_deg);
         for (all, one) in raw.depth_mm.iter_mut().zip(&x.raw.depth_mm) {
             all.extend(one);
+        }
+        for (all, one) in raw.vill_end_mm.iter_mut().zip(&x.raw.vill_end_mm) {
+            for (all, one) in all.iter_mut().zip(one) {
+                all.extend(one);
+            }
         }
     }
     s.raw = raw;
@@ -263,6 +289,46 @@ fn depth_error(truth: &FrameRecord, result: &FrameRecord, mm: Option<f64>) -> Op
     Some([whole * mm, tip * mm, line * mm])
 }
 
+/// Each VILL end point's error (result minus truth) in mm along the truth instrument's axis
+/// (> 0 ventral) and across it (> 0 towards the other end point's side), `[p0, p1]`.
+/// The result's end points are matched to the truth's by the pairing with the smaller total
+/// distance, so an order swap is not counted as an error. `None` unless both give a VILL,
+/// the truth gives a tip and a rear end, and the scale is known.
+fn vill_end_errors(
+    truth: &FrameRecord,
+    result: &FrameRecord,
+    mm: Option<f64>,
+) -> Option<[[f64; 2]; 2]> {
+    let mm = mm?;
+    let (tip, rear, tv, rv) = (truth.tool.tip?, truth.tool.rear?, truth.vill?, result.vill?);
+    let (dx, dy) = (tip[0] - rear[0], tip[1] - rear[1]);
+    let len = dx.hypot(dy);
+    if len <= 0.0 {
+        return None;
+    }
+    let along = [dx / len, dy / len];
+    let across = [-along[1], along[0]];
+    let t = [tv.p0, tv.p1];
+    let r =
+        if dist2(rv.p0, tv.p0) + dist2(rv.p1, tv.p1) <= dist2(rv.p1, tv.p0) + dist2(rv.p0, tv.p1) {
+            [rv.p0, rv.p1]
+        } else {
+            [rv.p1, rv.p0]
+        };
+    let dot = |a: [f64; 2], b: [f64; 2]| a[0] * b[0] + a[1] * b[1];
+    Some(std::array::from_fn(|k| {
+        let e = [r[k][0] - t[k][0], r[k][1] - t[k][1]];
+        let other = t[1 - k];
+        let to_other = [other[0] - t[k][0], other[1] - t[k][1]];
+        let side = if dot(to_other, across) >= 0.0 {
+            1.0
+        } else {
+            -1.0
+        };
+        [dot(e, along) * mm, side * dot(e, across) * mm]
+    }))
+}
+
 fn state_index(s: SafetyState) -> usize {
     SafetyState::ALL.iter().position(|x| *x == s).unwrap_or(3)
 }
@@ -295,7 +361,14 @@ pub fn evaluate(truth: &Path, result: &Path) -> Result<Scores, EvalError> {
     s.mm_per_px = mm;
     let (mut tip_px, mut axis, mut vd, mut va) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut depth: [Vec<f64>; 3] = Default::default();
+    let mut ends: [[Vec<f64>; 2]; 2] = Default::default();
     for (a, b) in t.iter().zip(&r) {
+        if let Some(e) = vill_end_errors(a, b, mm) {
+            for (v, e) in ends.iter_mut().zip(e) {
+                v[0].push(e[0]);
+                v[1].push(e[1]);
+            }
+        }
         if let Some(parts) = depth_error(a, b, mm) {
             for (v, p) in depth.iter_mut().zip(parts) {
                 v.push(p);
@@ -348,6 +421,7 @@ pub fn evaluate(truth: &Path, result: &Path) -> Result<Scores, EvalError> {
         vill_mm: vd,
         vill_deg: va,
         depth_mm: depth,
+        vill_end_mm: ends,
         dice_counts: dice_counts(truth, result, t.len())?,
     };
     s.derive();
@@ -434,6 +508,18 @@ pub fn table(s: &Scores) -> String {
     );
     line("  due to the tip", dist(&s.depth_error_tip_mm, "mm"));
     line("  due to the line", dist(&s.depth_error_line_mm, "mm"));
+    for (k, e) in s.vill_end_error_mm.iter().enumerate() {
+        line(
+            &format!("VILL p{k} error"),
+            format!(
+                "ventral {} {}, into window {} {} mm (median, p95)",
+                f(e.ventral.median, 2),
+                f(e.ventral.p95, 2),
+                f(e.into_window.median, 2),
+                f(e.into_window.p95, 2)
+            ),
+        );
+    }
     line("state accuracy", f(s.state_accuracy, 3));
     line(
         "MISSED STOPS",
@@ -509,5 +595,28 @@ mod tests {
             ..result.clone()
         };
         assert!(depth_error(&truth, &no_line, Some(0.5)).is_none());
+    }
+
+    /// The instrument points +x (ventral) at a vertical VILL from (50, 0) to (50, 100). A
+    /// result p0 2 px ventral and 4 px towards p1 (+y), and a result p1 1 px dorsal and 3 px
+    /// towards p0 (-y), at 0.5 mm/px; listing the result's points in the other order changes
+    /// nothing.
+    #[test]
+    fn vill_end_errors_are_split_ventral_and_into_the_window() {
+        let truth = record([40.0, 50.0], 50.0);
+        let mut result = record([40.0, 50.0], 50.0);
+        result.vill = Some(VillRecord {
+            p0: [52.0, 4.0],
+            p1: [49.0, 97.0],
+        });
+        let want = [[1.0, 2.0], [-0.5, 1.5]];
+        let got = vill_end_errors(&truth, &result, Some(0.5)).expect("all present");
+        for (g, w) in got.iter().flatten().zip(want.iter().flatten()) {
+            assert!((g - w).abs() < 1e-9, "{got:?}");
+        }
+        let v = result.vill.expect("set");
+        result.vill = Some(VillRecord { p0: v.p1, p1: v.p0 });
+        assert_eq!(vill_end_errors(&truth, &result, Some(0.5)), Some(got));
+        assert!(vill_end_errors(&truth, &result, None).is_none());
     }
 }
