@@ -5,6 +5,7 @@
 
 pub mod anatomy;
 pub mod components;
+pub mod corner;
 pub mod guidance;
 pub mod instrument;
 pub mod morphology;

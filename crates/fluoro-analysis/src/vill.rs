@@ -9,8 +9,12 @@
 //! 2. takes, on each side of the instrument axis, the largest dark region in the disc and,
 //!    among its pixels at least half as dark as its core (so fainter bone fused to it at
 //!    the threshold cannot carry the point), the extreme point towards ventral and towards
-//!    the window: the two VILL points; a point on the disc's rim is where the disc cut the
-//!    lamina, so that disc gives no line and the next one ahead is tried;
+//!    the window; that extreme point is then refined to where the lamina's ventral and
+//!    window-facing faces meet, each face a line fitted to the region's boundary near it
+//!    ([`crate::corner`]), since smoothing rounds the corner and the extreme point slides
+//!    along a face that lies across the search direction: the two VILL points; a point on
+//!    the disc's rim is where the disc cut the lamina, so that disc gives no line and the
+//!    next one ahead is tried;
 //! 3. keeps the line stable over time with a running median; once established from
 //!    detections next to the tip it is locked against jumps (anatomy moves only with
 //!    breathing), so a line found after the tip has entered the window cannot replace it.
@@ -42,6 +46,10 @@ pub struct VillParams {
     /// the lamina, not the lamina's corner: that disc gives no line (the next one ahead is
     /// tried).
     pub rim_mm: f64,
+    /// The corner is refined to the meeting point of the lamina's ventral and window-facing
+    /// faces, each fitted as a line to the boundary within this distance (mm) of the extreme
+    /// point; 0 keeps the extreme point.
+    pub face_fit_mm: f64,
 }
 
 impl Default for VillParams {
@@ -54,6 +62,7 @@ impl Default for VillParams {
             thin_fringe_mm: 0.6,
             core_frac: 0.5,
             rim_mm: 2.0,
+            face_fit_mm: 2.5,
         }
     }
 }
@@ -76,6 +85,8 @@ pub struct VillDetector {
     comps: crate::components::Components,
     scored: Vec<(f64, [f64; 2])>,
     darkness: Vec<f32>,
+    member: Frame<u8>,
+    fit: crate::corner::CornerFit,
     confident: bool,
 }
 
@@ -292,6 +303,9 @@ impl VillDetector {
             return None;
         };
         let (scored, darkness) = (&mut self.scored, &mut self.darkness);
+        let (member, fit) = (&mut self.member, &mut self.fit);
+        member.reshape(rw, rh);
+        let face_fit = self.params.face_fit_mm / mm;
         let (bg, smooth) = (&self.bg, &self.smooth);
         let core_frac = self.params.core_frac;
         // a corner on the disc's rim is where the disc cut the lamina, not its corner
@@ -324,7 +338,47 @@ impl VillDetector {
             let (sx, sy) = scored[..k]
                 .iter()
                 .fold((0.0, 0.0), |(a, b), (_, p)| (a + p[0], b + p[1]));
-            Some([sx / k as f64, sy / k as f64])
+            let extreme = [sx / k as f64, sy / k as f64];
+            if face_fit <= 0.0 {
+                return Some(extreme);
+            }
+            member.data_mut().fill(0);
+            for &(xx, yy) in comp.pixels {
+                if dark_at(xx, yy) >= limit {
+                    member.set(xx as usize, yy as usize, 1);
+                }
+            }
+            let member = &*member;
+            let is_member = |x: i64, y: i64| {
+                x >= 0
+                    && y >= 0
+                    && (x as usize) < rw
+                    && (y as usize) < rh
+                    && member.get(x as usize, y as usize) != 0
+            };
+            let dark = |x: i64, y: i64| {
+                dark_at(
+                    x.clamp(0, rw as i64 - 1) as u32,
+                    y.clamp(0, rh as i64 - 1) as u32,
+                )
+            };
+            let local = [extreme[0] - x0 as f64, extreme[1] - y0 as f64];
+            let pixels = comp
+                .pixels
+                .iter()
+                .map(|&(xx, yy)| (i64::from(xx), i64::from(yy)))
+                .filter(|&(x, y)| is_member(x, y));
+            let normals = [v, [sign * c[0], sign * c[1]]];
+            let vertex = fit.vertex(
+                pixels,
+                is_member,
+                dark,
+                local,
+                normals,
+                face_fit,
+                (face_fit / 3.0).max(3.0),
+            );
+            Some(vertex.map_or(extreme, |p| [p[0] + x0 as f64, p[1] + y0 as f64]))
         };
         let p0 = corner(comps.get(ua), 1.0)?;
         let p1 = corner(comps.get(la), -1.0)?;
@@ -415,11 +469,15 @@ mod tests {
     }
 
     fn corners_from(params: VillParams, f: &Frame<f32>, tip_x: f64) -> Vill {
+        corners_along(params, f, [0.0, 100.0], [tip_x, 100.0])
+    }
+
+    fn corners_along(params: VillParams, f: &Frame<f32>, rear: [f64; 2], tip: [f64; 2]) -> Vill {
         let mask = Frame::from_fn(200, 200, |_, _| 1u8);
         let no_lines = Frame::from_fn(200, 200, |_, _| 0.0f32);
         let shaft = Shaft {
-            rear: [0.0, 100.0],
-            tip: [tip_x, 100.0],
+            rear,
+            tip,
             half_width: 3.0,
         };
         let mut d = VillDetector::new(params);
@@ -432,8 +490,10 @@ mod tests {
         let near = |p: [f64; 2], q: [f64; 2]| (p[0] - q[0]).hypot(p[1] - q[1]) < 4.0;
         // without the process: the cranial lamina's ventral-caudal corner (109.5, 91.5) and
         // the caudal one's ventral-cranial corner (114.5, 107.5), within 4 px (the corners
-        // come out ~3 px inside: smoothing rounds them, the dorsal, safe side)
+        // come out ~2 px inside, the dorsal side: boundary pixels lie inside the edge and
+        // smoothing shifts the darkness level; the extreme point alone is ~3.4 px inside)
         let clean = corners(VillParams::default(), &scene(0.0));
+
         assert!(near(clean[0], [109.5, 91.5]), "{clean:?}");
         assert!(near(clean[1], [114.5, 107.5]), "{clean:?}");
         // the process is dark enough to join the caudal lamina at the darkness threshold
@@ -464,5 +524,30 @@ mod tests {
         };
         let cut = corners_from(naive, &scene(0.0), 40.0);
         assert!(cut[0][0] < 100.0 && cut[1][0] < 100.0, "{cut:?}");
+    }
+
+    /// An approach 40 degrees off the laminae's faces: the extreme point along the search
+    /// direction slides along the face nearly perpendicular to it (5-8 px off a corner);
+    /// the meeting point of the two fitted faces stays within 3 px of both corners.
+    #[test]
+    fn an_oblique_approach_still_finds_the_corners_where_the_faces_meet() {
+        let truth = [[109.5, 91.5], [114.5, 107.5]];
+        let off = |l: Vill| {
+            let d = |p: [f64; 2], q: [f64; 2]| (p[0] - q[0]).hypot(p[1] - q[1]);
+            d(l[0], truth[0]).max(d(l[1], truth[1]))
+        };
+        for deg in [40.0f64, -40.0] {
+            let t = deg.to_radians();
+            let tip = [85.0, 100.0];
+            let rear = [tip[0] - 85.0 * t.cos(), tip[1] + 85.0 * t.sin()];
+            let fitted = corners_along(VillParams::default(), &scene(0.0), rear, tip);
+            assert!(off(fitted) < 3.0, "{deg}: {fitted:?}");
+            let extreme = VillParams {
+                face_fit_mm: 0.0,
+                ..Default::default()
+            };
+            let slid = corners_along(extreme, &scene(0.0), rear, tip);
+            assert!(off(slid) > 5.0, "{deg}: {slid:?}");
+        }
     }
 }
