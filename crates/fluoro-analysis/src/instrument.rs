@@ -6,6 +6,9 @@
 //! 2. Threshold at a fraction of the frame's dynamic range (metal is several times darker
 //!    than bone edges), components, and the most massive elongated one that reaches the
 //!    edge of the visible field (instruments come from outside; contrast and laminae do not).
+//!    A shaft that has reached a dark structure merges with it into a blob that is not
+//!    elongated; then the strong pixels in a band around the previous frame's axis are
+//!    judged alone, by the same tests (never without a previous detection).
 //! 3. Axis by weighted PCA; the tip is the end away from the field edge, located to a
 //!    fraction of a pixel by the half-level crossing of a profile along the axis.
 
@@ -86,6 +89,8 @@ pub struct InstrumentDetector {
     fine_kernel: Vec<f32>,
     large: LargeBlurScratch,
     mm_per_px: Option<f64>,
+    /// The previous frame's detection: where the shaft was a moment ago.
+    previous: Option<Detection>,
 }
 
 fn visible(mask: &Frame<u8>, p: [f64; 2]) -> bool {
@@ -114,6 +119,11 @@ impl InstrumentDetector {
             params,
             ..Default::default()
         }
+    }
+
+    /// Forgets the previous frame's detection (new study).
+    pub fn reset(&mut self) {
+        self.previous = None;
     }
 
     /// The dark-line response of the last frame.
@@ -192,7 +202,8 @@ impl InstrumentDetector {
             }
         }
         (self.comps, self.strong) = (comps, strong);
-        best.map(|(_, d)| d)
+        self.previous = best.map(|(_, d)| d);
+        self.previous.clone()
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -217,13 +228,32 @@ impl InstrumentDetector {
         if (strong.len() as f64) < min_len {
             return None;
         }
-        let core = Component { pixels: strong };
         // squared weights: the metal core dominates whatever weak structure the shaft touches
-        let axis = core.principal_axis(|x, y| f64::from(r.get(x as usize, y as usize)).powi(2))?;
-        let elong = axis.sd_along / axis.sd_across.max(0.3);
-        if elong < f64::from(self.params.min_elongation) {
-            return None;
+        let weight = |x: u32, y: u32| f64::from(r.get(x as usize, y as usize)).powi(2);
+        let elongation = |a: &crate::components::Axis| a.sd_along / a.sd_across.max(0.3);
+        let mut axis = Component { pixels: strong }.principal_axis(weight)?;
+        if elongation(&axis) < f64::from(self.params.min_elongation) {
+            // A shaft that has reached a dark structure (a contrast column, a lamina's edge)
+            // merges with it into one blob. Where the shaft was in the previous frame, keep
+            // the strong pixels in a band around that axis and judge them alone: they still
+            // have to pass every test below. Without a previous detection: no instrument.
+            let prev = self.previous.as_ref()?;
+            let band = 2.0 * prev.half_width + 3.0;
+            let (p, d) = (prev.tip, prev.dir);
+            strong.retain(|&(x, y)| {
+                let (dx, dy) = (f64::from(x) - p[0], f64::from(y) - p[1]);
+                (dx * d[1] - dy * d[0]).abs() <= band
+            });
+            if (strong.len() as f64) < min_len {
+                return None;
+            }
+            axis = Component { pixels: strong }.principal_axis(weight)?;
+            if elongation(&axis) < f64::from(self.params.min_elongation) {
+                return None;
+            }
         }
+        let core = Component { pixels: strong };
+        let elong = elongation(&axis);
         let dir = axis.dir;
         let (mut tmin, mut tmax) = (f64::MAX, f64::MIN);
         for &(x, y) in core.pixels {
@@ -353,5 +383,42 @@ mod tests {
             }
         });
         assert!(det.detect(&g, &mask, 700.0).is_none());
+    }
+
+    /// A horizontal rod from the left edge at row 100 and a dark vertical bar (a contrast
+    /// column) at x = 120..128: once the rod reaches the bar the two are one blob.
+    fn rod_and_bar(tip_x: usize) -> Frame<f32> {
+        Frame::from_fn(200, 200, |x, y| {
+            let rod = x <= tip_x && (99..=101).contains(&y);
+            let bar = (120..128).contains(&x) && (20..180).contains(&y);
+            if rod || bar {
+                1400.0
+            } else {
+                2000.0 + ((x * 7 + y * 13) % 11) as f32
+            }
+        })
+    }
+
+    #[test]
+    fn a_shaft_merged_with_a_dark_column_is_followed_from_the_previous_frame() {
+        let mask = Frame::filled(200, 200, 1u8);
+        let mut det = InstrumentDetector::new(InstrumentParams::default());
+        let before = det.detect(&rod_and_bar(100), &mask, 700.0).expect("apart");
+        assert!((before.tip[0] - 100.5).abs() < 1.5, "{:?}", before.tip);
+        let merged = det
+            .detect(&rod_and_bar(121), &mask, 700.0)
+            .expect("followed");
+        assert!((merged.tip[1] - 100.0).abs() < 1.5, "{:?}", merged.tip);
+        assert!(
+            merged.tip[0] > 115.0 && merged.tip[0] < 130.0,
+            "{:?}",
+            merged.tip
+        );
+        // without a previous detection the blob is not taken for an instrument
+        let mut fresh = InstrumentDetector::new(InstrumentParams::default());
+        assert!(fresh.detect(&rod_and_bar(121), &mask, 700.0).is_none());
+        // nor after a reset
+        det.reset();
+        assert!(det.detect(&rod_and_bar(121), &mask, 700.0).is_none());
     }
 }

@@ -152,6 +152,7 @@ impl Analyzer {
     /// Forgets all temporal state (new study).
     pub fn reset(&mut self) {
         self.tracker.reset();
+        self.detector.reset();
         self.vill.reset();
         self.last_detection = None;
         self.frames_seen = 0;
