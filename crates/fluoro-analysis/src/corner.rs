@@ -6,34 +6,25 @@
 //! point slides along that face. Fitting a straight line to each face's boundary pixels
 //! near the extreme point and intersecting the two gives the vertex itself.
 
+use crate::components::Component;
+
 /// The boundary pixels near a corner, sorted into its two faces by their outward normal.
 #[derive(Debug, Default)]
 pub struct CornerFit {
-    faces: [Vec<[f64; 2]>; 2],
+    faces: [Vec<(u32, u32)>; 2],
 }
 
-/// A line by total least squares: centroid and unit direction, or `None` when the points
-/// are too few or do not spread along a line.
-fn fit_line(pts: &[[f64; 2]], min_len: f64) -> Option<([f64; 2], [f64; 2])> {
+/// A line by total least squares (the points' principal axis): centroid and unit
+/// direction, or `None` when the points are too few or do not spread along a line.
+fn fit_line(pts: &[(u32, u32)], min_len: f64) -> Option<([f64; 2], [f64; 2])> {
     if pts.len() < 3 {
         return None;
     }
-    let n = pts.len() as f64;
-    let (cx, cy) = pts
-        .iter()
-        .fold((0.0, 0.0), |(a, b), p| (a + p[0] / n, b + p[1] / n));
-    let (mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0);
-    for p in pts {
-        let (dx, dy) = (p[0] - cx, p[1] - cy);
-        sxx += dx * dx;
-        syy += dy * dy;
-        sxy += dx * dy;
-    }
-    let angle = 0.5 * (2.0 * sxy).atan2(sxx - syy);
-    let dir = [angle.cos(), angle.sin()];
+    let axis = Component { pixels: pts }.principal_axis(|_, _| 1.0)?;
+    let ([cx, cy], dir) = (axis.centre, axis.dir);
     // the points must spread along the line (a face, not a blob)
-    let (lo, hi) = pts.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
-        let t = (p[0] - cx) * dir[0] + (p[1] - cy) * dir[1];
+    let (lo, hi) = pts.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &(x, y)| {
+        let t = (f64::from(x) - cx) * dir[0] + (f64::from(y) - cy) * dir[1];
         (lo.min(t), hi.max(t))
     });
     (hi - lo >= min_len).then_some(([cx, cy], dir))
@@ -64,6 +55,10 @@ impl CornerFit {
             f.clear();
         }
         for (x, y) in pixels {
+            // region pixels have non-negative coordinates; anything else is not one
+            let (Ok(ux), Ok(uy)) = (u32::try_from(x), u32::try_from(y)) else {
+                continue;
+            };
             let p = [x as f64, y as f64];
             if (p[0] - extreme[0]).hypot(p[1] - extreme[1]) > radius {
                 continue;
@@ -85,7 +80,7 @@ impl CornerFit {
             let n = [f64::from(g[0]) / gl, f64::from(g[1]) / gl];
             for (face, m) in self.faces.iter_mut().zip(normals) {
                 if n[0] * m[0] + n[1] * m[1] > std::f64::consts::FRAC_1_SQRT_2 {
-                    face.push(p);
+                    face.push((ux, uy));
                 }
             }
         }

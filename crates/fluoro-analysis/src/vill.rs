@@ -493,7 +493,6 @@ mod tests {
         // come out ~2 px inside, the dorsal side: boundary pixels lie inside the edge and
         // smoothing shifts the darkness level; the extreme point alone is ~3.4 px inside)
         let clean = corners(VillParams::default(), &scene(0.0));
-
         assert!(near(clean[0], [109.5, 91.5]), "{clean:?}");
         assert!(near(clean[1], [114.5, 107.5]), "{clean:?}");
         // the process is dark enough to join the caudal lamina at the darkness threshold
