@@ -14,7 +14,8 @@
 //!    ([`crate::corner`]), since smoothing rounds the corner and the extreme point slides
 //!    along a face that lies across the search direction: the two VILL points; a point on
 //!    the disc's rim is where the disc cut the lamina, so that disc gives no line and the
-//!    next one ahead is tried;
+//!    next one ahead is tried, and so does a pair closer than 6 mm or further apart than
+//!    30 mm, which cannot be two laminae bounding one window;
 //! 3. keeps the line stable over time with a running median; once established from
 //!    detections next to the tip it is locked against jumps (anatomy moves only with
 //!    breathing), so a line found after the tip has entered the window cannot replace it.
@@ -24,8 +25,9 @@ use fluoro_enhance::gaussian::{blur, kernel};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
-/// VILL detector parameters.
+/// VILL detector parameters (fields missing from a saved set take their defaults).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct VillParams {
     /// Radius of the search region around the tip for the lamina corners, mm.
     pub roi_mm: f64,
@@ -50,6 +52,12 @@ pub struct VillParams {
     /// faces, each fitted as a line to the boundary within this distance (mm) of the extreme
     /// point; 0 keeps the extreme point.
     pub face_fit_mm: f64,
+    /// Shortest plausible VILL, mm: a corner pair closer than this is not two laminae
+    /// bounding a window (windows are 9-18 mm high, interlaminar distances 12-18.5 mm;
+    /// `DOMAIN.md`), so the disc gives no line.
+    pub min_len_mm: f64,
+    /// Longest plausible VILL, mm (same sources, with room for oblique views).
+    pub max_len_mm: f64,
 }
 
 impl Default for VillParams {
@@ -63,6 +71,8 @@ impl Default for VillParams {
             core_frac: 0.5,
             rim_mm: 2.0,
             face_fit_mm: 2.5,
+            min_len_mm: 6.0,
+            max_len_mm: 30.0,
         }
     }
 }
@@ -382,6 +392,10 @@ impl VillDetector {
         };
         let p0 = corner(comps.get(ua), 1.0)?;
         let p1 = corner(comps.get(la), -1.0)?;
+        let len_mm = (p0[0] - p1[0]).hypot(p0[1] - p1[1]) * mm;
+        if len_mm < self.params.min_len_mm || len_mm > self.params.max_len_mm {
+            return None;
+        }
         Some(if p0[1] <= p1[1] { [p0, p1] } else { [p1, p0] })
     }
 
@@ -473,6 +487,20 @@ mod tests {
     }
 
     fn corners_along(params: VillParams, f: &Frame<f32>, rear: [f64; 2], tip: [f64; 2]) -> Vill {
+        // the scene's window is 16.8 px = 5 mm at 0.3 mm/px, below the anatomical minimum
+        let params = VillParams {
+            min_len_mm: 4.0,
+            ..params
+        };
+        find_along(params, f, rear, tip).expect("a line")
+    }
+
+    fn find_along(
+        params: VillParams,
+        f: &Frame<f32>,
+        rear: [f64; 2],
+        tip: [f64; 2],
+    ) -> Option<Vill> {
         let mask = Frame::from_fn(200, 200, |_, _| 1u8);
         let no_lines = Frame::from_fn(200, 200, |_, _| 0.0f32);
         let shaft = Shaft {
@@ -482,7 +510,6 @@ mod tests {
         };
         let mut d = VillDetector::new(params);
         d.detect_corners(f, &mask, (&no_lines, 1.0), 1000.0, Some(shaft), Some(0.3))
-            .expect("a line")
     }
 
     #[test]
@@ -548,5 +575,24 @@ mod tests {
             let slid = corners_along(extreme, &scene(0.0), rear, tip);
             assert!(off(slid) > 5.0, "{deg}: {slid:?}");
         }
+    }
+
+    /// Two dark regions closer than a window can be (or further apart) are not the laminae
+    /// bounding one: no line rather than a line that could put the tip on the wrong side.
+    #[test]
+    fn a_corner_pair_of_implausible_length_gives_no_line() {
+        let (rear, tip) = ([0.0, 100.0], [85.0, 100.0]);
+        // the scene's corners are 5 mm apart
+        let at = |min_len_mm: f64, max_len_mm: f64| {
+            let p = VillParams {
+                min_len_mm,
+                max_len_mm,
+                ..Default::default()
+            };
+            find_along(p, &scene(0.0), rear, tip)
+        };
+        assert!(at(4.0, 30.0).is_some());
+        assert!(at(6.0, 30.0).is_none(), "shorter than the minimum");
+        assert!(at(1.0, 4.5).is_none(), "longer than the maximum");
     }
 }
