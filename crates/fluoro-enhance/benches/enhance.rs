@@ -71,6 +71,12 @@ fn bench(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("gaussian-s2", size), |b| {
             b.iter(|| gaussian::blur(black_box(&f1), &k, &mut tmp, &mut out))
         });
+        // the analysis's background estimate (instrument, VILL): sigma size / 40
+        let mut ls = gaussian::LargeBlurScratch::default();
+        let sigma = size as f32 / 40.0;
+        g.bench_function(BenchmarkId::new("gaussian-large", size), |b| {
+            b.iter(|| gaussian::blur_large(black_box(&f1), sigma, &mut ls, &mut out))
+        });
         let mut cs = clahe::ClaheScratch::default();
         g.bench_function(BenchmarkId::new("clahe-8x8", size), |b| {
             b.iter(|| {
