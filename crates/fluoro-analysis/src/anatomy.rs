@@ -428,13 +428,24 @@ pub fn score_grid(
         gw * N_CLASSES,
         scratch,
         |gy, row, (a, b): &mut (Vec<f32>, Vec<f32>)| {
-            // the whole row in blocks (cells outside the field are few), then those overwritten
-            mlp.forward_many(
-                &fv[gy * gw * N_FEATURES..(gy + 1) * gw * N_FEATURES],
-                a,
-                b,
-                row,
-            );
+            // the row's span from its first to its last visible cell in blocks (a round
+            // field leaves about a fifth of the grid outside), then the cells outside the
+            // field, in the span or not, set to background
+            let first = (0..gw).find(|&gx| feats.visible(gx, gy));
+            if let Some(x0) = first {
+                let x1 = (x0..gw)
+                    .rev()
+                    .find(|&gx| feats.visible(gx, gy))
+                    .unwrap_or(x0)
+                    + 1;
+                let base = gy * gw * N_FEATURES;
+                mlp.forward_many(
+                    &fv[base + x0 * N_FEATURES..base + x1 * N_FEATURES],
+                    a,
+                    b,
+                    &mut row[x0 * N_CLASSES..x1 * N_CLASSES],
+                );
+            }
             for gx in 0..gw {
                 if !feats.visible(gx, gy) {
                     row[gx * N_CLASSES..(gx + 1) * N_CLASSES]
@@ -529,6 +540,48 @@ mod tests {
         assert_eq!(cell(20, 64)[17], 1.0);
         // ahead of the tip is positive along the axis
         assert!(cell(100, 65)[18] > 0.0 && cell(10, 65)[18] < 0.0);
+    }
+
+    /// The grid's scores: each visible cell scored on its own, every cell outside a round
+    /// field background (the span scoring skips them).
+    #[test]
+    fn grid_scores_are_per_cell_scores_inside_the_field_and_background_outside() {
+        let f = Frame::from_fn(256, 256, |x, y| {
+            1000.0 + (x as f32 * 0.1).sin() * 50.0 + y as f32
+        });
+        let mask = Frame::from_fn(256, 256, |x, y| {
+            u8::from((x as f64 - 128.0).hypot(y as f64 - 120.0) < 110.0)
+        });
+        let mut a = AnatomyFeatures::default();
+        let lm = Landmarks {
+            vill: None,
+            ventral: None,
+            tool: None,
+            mm_per_px: 0.3,
+            range: 300.0,
+        };
+        a.compute(&f, &mask, &lm);
+        let m = embedded_model().expect("model");
+        let (mut scratch, mut scores) = (ScoreScratch::default(), Vec::new());
+        score_grid(&a, m, &mut scratch, &mut scores);
+        let (gw, gh, _) = a.grid();
+        let (mut inside, mut outside) = (0, 0);
+        let (mut s1, mut s2, mut one) = (Vec::new(), Vec::new(), [0f32; N_CLASSES]);
+        for gy in 0..gh {
+            for gx in 0..gw {
+                let got = &scores[(gy * gw + gx) * N_CLASSES..][..N_CLASSES];
+                if a.visible(gx, gy) {
+                    let x = &a.features()[(gy * gw + gx) * N_FEATURES..][..N_FEATURES];
+                    m.forward(x, &mut s1, &mut s2, &mut one);
+                    assert_eq!(got, &one[..], "cell {gx},{gy}");
+                    inside += 1;
+                } else {
+                    assert_eq!(got, &[10.0, 0.0, 0.0, 0.0], "cell {gx},{gy}");
+                    outside += 1;
+                }
+            }
+        }
+        assert!(inside > 1000 && outside > 1000, "{inside} {outside}");
     }
 
     #[test]
