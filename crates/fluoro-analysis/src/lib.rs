@@ -12,6 +12,7 @@ pub mod morphology;
 pub mod segment;
 pub mod track;
 pub mod vill;
+mod vill_history;
 
 use fluoro_core::Frame;
 use fluoro_core::record::{GuidanceRecord, ToolRecord, VillRecord, axis_deg};
@@ -259,6 +260,15 @@ impl Analyzer {
             }
         }
         self.frames_seen += 1;
+        // the rule-based labels (no model) need the lamina darkness of the whole frame
+        let lamina_t = self.params.vill.lamina_frac * range;
+        let darkness = if model.is_none() {
+            self.vill
+                .darkness_maps(f, mm_per_px)
+                .map(|(bg, sm)| (bg, sm, lamina_t))
+        } else {
+            None
+        };
         segment::segment(
             &segment::SegmentInput {
                 anatomy: model.is_some().then(|| segment::Anatomy {
@@ -275,10 +285,7 @@ impl Analyzer {
                 vill,
                 ventral,
                 mm_per_px: mm,
-                darkness: self
-                    .vill
-                    .darkness_maps()
-                    .map(|(bg, sm)| (bg, sm, self.params.vill.lamina_frac * range)),
+                darkness,
             },
             &mut self.labels,
         );

@@ -20,10 +20,10 @@
 //!    detections next to the tip it is locked against jumps (anatomy moves only with
 //!    breathing), so a line found after the tip has entered the window cannot replace it.
 
+use crate::vill_history::LineHistory;
 use fluoro_core::Frame;
 use fluoro_enhance::gaussian::{blur, kernel};
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
 
 /// VILL detector parameters (fields missing from a saved set take their defaults).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -84,10 +84,19 @@ pub struct VillDetector {
     smooth: Frame<f32>,
     tmp: Frame<f32>,
     kern: Vec<f32>,
-    history: VecDeque<[[f64; 2]; 2]>,
-    rejected: usize,
+    kern_sigma: u32,
+    /// The accepted lines over time.
+    lines: LineHistory,
     bg: Frame<f32>,
     large: fluoro_enhance::gaussian::LargeBlurScratch,
+    /// The disc's frame rectangle with the smoothing kernel's margin, and its smoothing.
+    crop: Frame<f32>,
+    crop_smooth: Frame<f32>,
+    /// The disc's wide background and darkness (background - smoothed), rectangle-sized.
+    roi_bg: Frame<f32>,
+    roi_dark: Frame<f32>,
+    /// Whether a search ever ran (the lamina darkness is then meaningful).
+    searched: bool,
     roi: Frame<u8>,
     thin: Frame<u8>,
     thin_tmp: Frame<u8>,
@@ -97,7 +106,6 @@ pub struct VillDetector {
     darkness: Vec<f32>,
     member: Frame<u8>,
     fit: crate::corner::CornerFit,
-    confident: bool,
 }
 
 /// The instrument as the VILL detector needs it: rear, tip and half-width (px).
@@ -114,27 +122,19 @@ pub struct Shaft {
 /// A line through two points.
 pub type Vill = [[f64; 2]; 2];
 
-fn dist_point_line(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> f64 {
-    let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
-    let l = (dx * dx + dy * dy).sqrt().max(1e-9);
-    ((p[0] - a[0]) * dy - (p[1] - a[1]) * dx).abs() / l
-}
-
 impl VillDetector {
     /// A detector with these parameters.
     pub fn new(params: VillParams) -> Self {
         Self {
             params,
-            history: VecDeque::new(),
+            lines: LineHistory::new(params.history, params.outlier_mm),
             ..Default::default()
         }
     }
 
     /// Forgets the temporal state.
     pub fn reset(&mut self) {
-        self.confident = false;
-        self.history.clear();
-        self.rejected = 0;
+        self.lines.reset();
     }
 
     /// Detects the VILL from the two laminae that bound the window the instrument heads into:
@@ -155,17 +155,21 @@ impl VillDetector {
     ) -> Option<Vill> {
         let mm = mm_per_px.unwrap_or(0.3);
         let Some(sh) = shaft else {
-            return self.current();
+            return self.lines.current();
         };
         let (w, h) = f.size();
         let (dx, dy) = (sh.tip[0] - sh.rear[0], sh.tip[1] - sh.rear[1]);
         let l = (dx * dx + dy * dy).sqrt().max(1e-9);
         let v = [dx / l, dy / l];
-        if self.kern.is_empty() || self.smooth.size() != (w, h) {
-            self.kern = kernel((0.5 / mm).max(0.8) as f32);
+        let sigma = self.smooth_sigma(mm);
+        if self.kern_sigma != sigma.to_bits() || self.kern.is_empty() {
+            self.kern = kernel(sigma);
+            self.kern_sigma = sigma.to_bits();
         }
-        blur(f, &self.kern, &mut self.tmp, &mut self.smooth);
-        fluoro_enhance::gaussian::blur_large(f, (6.0 / mm) as f32, &mut self.large, &mut self.bg);
+        // the background at reduced resolution for the whole frame (cheap); both maps are
+        // then made only in the discs searched
+        self.large.prepare(f, (6.0 / mm) as f32);
+        self.searched = true;
         let mut best: Option<(f64, Vill, bool)> = None;
         for ahead_mm in [0.0, 8.0, 16.0, 24.0, 32.0, 40.0] {
             let centre = [
@@ -181,7 +185,7 @@ impl VillDetector {
             {
                 break;
             }
-            if let Some(pair) = self.corners_at(mask, thin, range, &sh, v, centre, mm) {
+            if let Some(pair) = self.corners_at(f, mask, thin, range, &sh, v, centre, mm) {
                 let mid = [
                     (pair[0][0] + pair[1][0]) / 2.0,
                     (pair[0][1] + pair[1][1]) / 2.0,
@@ -203,31 +207,16 @@ impl VillDetector {
             }
         }
         match best {
-            Some((_, pair, confident)) => self.accept_with(pair, mm, confident),
-            None => self.current(),
+            Some((_, pair, confident)) => self.lines.accept_with(pair, mm, confident),
+            None => self.lines.current(),
         }
-    }
-
-    /// Like `accept`, but a confident line first discards the less certain lines of the
-    /// history (found far ahead of the tip) so they can neither outvote nor block it.
-    fn accept_with(&mut self, line: Vill, mm: f64, confident: bool) -> Option<Vill> {
-        if confident {
-            if !self.confident {
-                self.history.clear();
-                self.rejected = 0;
-            }
-            self.confident = true;
-        } else if self.confident {
-            // an uncertain line never replaces confident ones
-            return self.current();
-        }
-        self.accept(line, mm)
     }
 
     /// The corner pair found in the disc at `centre`, if both laminae are there.
     #[allow(clippy::too_many_arguments)]
     fn corners_at(
         &mut self,
+        f: &Frame<f32>,
         mask: &Frame<u8>,
         thin: (&Frame<f32>, f32),
         range: f32,
@@ -257,6 +246,7 @@ impl VillDetector {
             return None;
         }
         let (rw, rh) = (x1 - x0 + 1, y1 - y0 + 1);
+        self.darkness_in(f, x0, y0, rw, rh);
         let t = self.params.lamina_frac * range;
         let (thin_r, thin_limit) = thin;
         // thin lines (contrast, a lamina seen edge-on) with their blurred fringe: a thin
@@ -277,7 +267,7 @@ impl VillDetector {
                 let p = [x as f64, y as f64];
                 let (ddx, ddy) = (p[0] - centre[0], p[1] - centre[1]);
                 let inside = ddx * ddx + ddy * ddy <= r * r && mask.get(x, y) != 0;
-                let dark = self.bg.get(x, y) - self.smooth.get(x, y) > t;
+                let dark = self.roi_dark.get(xx, yy) > t;
                 let is_thin = self.thin_wide.get(xx, yy) != 0;
                 let u =
                     (((p[0] - sh.rear[0]) * dx + (p[1] - sh.rear[1]) * dy) / l2).clamp(0.0, 1.0);
@@ -316,15 +306,12 @@ impl VillDetector {
         let (member, fit) = (&mut self.member, &mut self.fit);
         member.reshape(rw, rh);
         let face_fit = self.params.face_fit_mm / mm;
-        let (bg, smooth) = (&self.bg, &self.smooth);
+        let roi_dark = &self.roi_dark;
         let core_frac = self.params.core_frac;
         // a corner on the disc's rim is where the disc cut the lamina, not its corner
         let rim = (r - self.params.rim_mm / mm).max(0.0);
         let mut corner = |comp: crate::components::Component<'_>, sign: f64| -> Option<[f64; 2]> {
-            let dark_at = |xx: u32, yy: u32| {
-                let (x, y) = (x0 + xx as usize, y0 + yy as usize);
-                bg.get(x, y) - smooth.get(x, y)
-            };
+            let dark_at = |xx: u32, yy: u32| roi_dark.get(xx as usize, yy as usize);
             darkness.clear();
             darkness.extend(comp.pixels.iter().map(|&(xx, yy)| dark_at(xx, yy)));
             let n = darkness.len();
@@ -399,61 +386,58 @@ impl VillDetector {
         Some(if p0[1] <= p1[1] { [p0, p1] } else { [p1, p0] })
     }
 
-    /// The lamina-darkness maps of the last call that searched (wide background, smoothed
-    /// frame), if any: a lamina pixel is darker than its background by a fraction of the range.
-    pub fn darkness_maps(&self) -> Option<(&Frame<f32>, &Frame<f32>)> {
-        (self.bg.size() == self.smooth.size() && self.bg.width() > 0)
-            .then_some((&self.bg, &self.smooth))
-    }
-
     /// The current (temporally smoothed) VILL.
     pub fn current(&self) -> Option<Vill> {
-        if self.history.is_empty() {
-            return None;
-        }
-        let med = |sel: &dyn Fn(&Vill) -> f64| {
-            // the history is short (VillParams::history); a stack buffer avoids allocating
-            let mut buf = [0f64; 64];
-            let n = self.history.len().min(buf.len());
-            for (b, l) in buf.iter_mut().zip(self.history.iter().rev()) {
-                *b = sel(l);
-            }
-            let v = &mut buf[..n];
-            v.sort_by(f64::total_cmp);
-            v[n / 2]
-        };
-        Some([
-            [med(&|l| l[0][0]), med(&|l| l[0][1])],
-            [med(&|l| l[1][0]), med(&|l| l[1][1])],
-        ])
+        self.lines.current()
     }
 
-    fn accept(&mut self, line: Vill, mm: f64) -> Option<Vill> {
-        if let Some(cur) = self.current() {
-            let d = dist_point_line(line[0], cur[0], cur[1])
-                .max(dist_point_line(line[1], cur[0], cur[1]))
-                * mm;
-            let shift = ((line[0][1] + line[1][1]) - (cur[0][1] + cur[1][1])).abs() / 2.0 * mm;
-            let outlier = d > self.params.outlier_mm || shift > 2.0 * self.params.outlier_mm;
-            // The VILL is anatomy: within one view it moves only with breathing. Once
-            // established from confident detections it is locked against jumps (a jump after
-            // the tip enters the window would move the line and make the tip look safe); an
-            // early, uncertain line may still be replaced after repeated disagreement.
-            let locked = self.confident && self.history.len() >= self.params.history.min(5);
-            if outlier && (locked || self.rejected < 5) {
-                self.rejected += 1;
-                return Some(cur);
-            }
-            if outlier {
-                self.history.clear();
+    /// The smoothing of the lamina search, px.
+    fn smooth_sigma(&self, mm: f64) -> f32 {
+        (0.5 / mm).max(0.8) as f32
+    }
+
+    /// The lamina darkness (wide background minus the smoothed frame) in the rectangle at
+    /// `(x0, y0)`, into `roi_dark`: the frame is smoothed over the rectangle plus the
+    /// kernel's margin only, so the values equal a whole-frame smoothing's there.
+    fn darkness_in(&mut self, f: &Frame<f32>, x0: usize, y0: usize, rw: usize, rh: usize) {
+        let (w, h) = f.size();
+        let m = self.kern.len() / 2;
+        let (cx0, cy0) = (x0.saturating_sub(m), y0.saturating_sub(m));
+        let (cx1, cy1) = ((x0 + rw + m).min(w), (y0 + rh + m).min(h));
+        self.crop.reshape(cx1 - cx0, cy1 - cy0);
+        for y in cy0..cy1 {
+            self.crop
+                .row_mut(y - cy0)
+                .copy_from_slice(&f.row(y)[cx0..cx1]);
+        }
+        blur(&self.crop, &self.kern, &mut self.tmp, &mut self.crop_smooth);
+        self.large.sample_rect(x0, y0, rw, rh, &mut self.roi_bg);
+        self.roi_dark.reshape(rw, rh);
+        for yy in 0..rh {
+            let sm = &self.crop_smooth.row(y0 + yy - cy0)[x0 - cx0..x0 - cx0 + rw];
+            let bg = self.roi_bg.row(yy);
+            for ((d, &b), &s) in self.roi_dark.row_mut(yy).iter_mut().zip(bg).zip(sm) {
+                *d = b - s;
             }
         }
-        self.rejected = 0;
-        self.history.push_back(line);
-        while self.history.len() > self.params.history {
-            self.history.pop_front();
+    }
+
+    /// The whole frame's lamina-darkness maps (wide background, smoothed frame) once a
+    /// search has run, for the rule-based labels (no anatomy model): a lamina pixel is
+    /// darker than its background by a fraction of the range. Computed on request: the
+    /// search itself needs them only in its discs.
+    pub fn darkness_maps(
+        &mut self,
+        f: &Frame<f32>,
+        mm_per_px: Option<f64>,
+    ) -> Option<(&Frame<f32>, &Frame<f32>)> {
+        if !self.searched {
+            return None;
         }
-        self.current()
+        let mm = mm_per_px.unwrap_or(0.3);
+        blur(f, &self.kern, &mut self.tmp, &mut self.smooth);
+        fluoro_enhance::gaussian::blur_large(f, (6.0 / mm) as f32, &mut self.large, &mut self.bg);
+        Some((&self.bg, &self.smooth))
     }
 }
 
@@ -594,5 +578,34 @@ mod tests {
         assert!(at(4.0, 30.0).is_some());
         assert!(at(6.0, 30.0).is_none(), "shorter than the minimum");
         assert!(at(1.0, 4.5).is_none(), "longer than the maximum");
+    }
+
+    /// The darkness made in a search disc's rectangle (the frame smoothed over the rectangle
+    /// plus the kernel's margin, the background sampled there) is exactly the whole-frame
+    /// maps' difference, at the frame's edges and inside.
+    #[test]
+    fn disc_darkness_equals_the_whole_frame_maps() {
+        let f = Frame::from_fn(200, 160, |x, y| {
+            1000.0 + ((x * 37 + y * 101) % 97) as f32 * 3.0 + (x as f32 / 9.0).sin() * 80.0
+        });
+        let mm = 0.3;
+        let mut d = VillDetector::new(VillParams::default());
+        d.kern = kernel(d.smooth_sigma(mm));
+        d.large.prepare(&f, (6.0 / mm) as f32);
+        d.searched = true;
+        let mut parts = Vec::new();
+        for (x0, y0, rw, rh) in [(0, 0, 50, 40), (63, 41, 70, 55), (150, 120, 50, 40)] {
+            d.darkness_in(&f, x0, y0, rw, rh);
+            parts.push(((x0, y0, rw, rh), d.roi_dark.clone()));
+        }
+        let (bg, sm) = d.darkness_maps(&f, Some(mm)).expect("maps");
+        for ((x0, y0, rw, rh), part) in parts {
+            for yy in 0..rh {
+                for xx in 0..rw {
+                    let (x, y) = (x0 + xx, y0 + yy);
+                    assert_eq!(part.get(xx, yy), bg.get(x, y) - sm.get(x, y), "({x}, {y})");
+                }
+            }
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Separable Gaussian blur, row-parallel, reflect-101 borders.
 
 use crate::border::reflect101;
-use crate::par::{par_chunks_with, zeroed};
+pub use crate::large_blur::{LargeBlurScratch, blur_large};
 use fluoro_core::Frame;
 use rayon::prelude::*;
 
@@ -225,108 +225,6 @@ fn vertical_ring(rows: &[f32], w: usize, y: isize, kernel: &[f32], out: &mut [f3
     symmetric_taps(rows, s * w, pair, kernel, out);
 }
 
-/// Buffers for [`blur_large`].
-#[derive(Debug, Default)]
-pub struct LargeBlurScratch {
-    small: Frame<f32>,
-    small_blur: Frame<f32>,
-    tmp: Frame<f32>,
-    kernel: Vec<f32>,
-    key: (usize, u32),
-    cols: Vec<(u32, u32, f32)>,
-    rows: Vec<Vec<f32>>,
-    wide: Frame<f32>,
-}
-
-/// A wide Gaussian blur (background estimation) computed at reduced resolution: the source is
-/// box-averaged by `k` (the largest power of two keeping at least 3 px of sigma), blurred
-/// with the remaining sigma, and bilinearly interpolated back. Within a few percent of the
-/// full-resolution blur for smooth backgrounds, at about 1/k^2 of the cost.
-pub fn blur_large(src: &Frame<f32>, sigma: f32, s: &mut LargeBlurScratch, dst: &mut Frame<f32>) {
-    let (w, h) = src.size();
-    let mut k = 1usize;
-    while sigma / (2 * k) as f32 >= 3.0 && w / (2 * k) >= 8 && h / (2 * k) >= 8 {
-        k *= 2;
-    }
-    if k == 1 {
-        if s.key != (0, sigma.to_bits()) {
-            s.kernel = kernel(sigma);
-            s.key = (0, sigma.to_bits());
-        }
-        blur(src, &s.kernel, &mut s.tmp, dst);
-        return;
-    }
-    let (sw, sh) = (w.div_ceil(k), h.div_ceil(k));
-    s.small.reshape(sw, sh);
-    // box average: the block's k rows summed column-wise (contiguous, vectorised), then
-    // each group of k column sums
-    par_chunks_with(
-        s.small.data_mut(),
-        sw,
-        &mut s.rows,
-        |by, row, acc: &mut Vec<f32>| {
-            let acc = zeroed(acc, w);
-            let (y0, y1) = (by * k, ((by + 1) * k).min(h));
-            for y in y0..y1 {
-                for (a, &v) in acc.iter_mut().zip(src.row(y)) {
-                    *a += v;
-                }
-            }
-            let rows = (y1 - y0) as f32;
-            for (o, group) in row.iter_mut().zip(acc.chunks(k)) {
-                *o = group.iter().sum::<f32>() / (rows * group.len() as f32);
-            }
-        },
-    );
-    // box averaging over k already blurs by sigma^2 = (k^2 - 1) / 12 (full-res px)
-    let rest = (sigma * sigma - ((k * k) as f32 - 1.0) / 12.0)
-        .max(0.25)
-        .sqrt()
-        / k as f32;
-    if s.key != (k, rest.to_bits()) {
-        s.kernel = kernel(rest);
-        s.key = (k, rest.to_bits());
-    }
-    blur(&s.small, &s.kernel, &mut s.tmp, &mut s.small_blur);
-    dst.reshape(w, h);
-    // bilinear upsampling, separable: each small row is first widened to full width (a
-    // table gather on 1/k of the rows), then every output row is a contiguous blend of two
-    // widened rows
-    let inv = 1.0 / k as f32;
-    s.cols.clear();
-    s.cols.extend((0..w).map(|x| {
-        let fx = ((x as f32 + 0.5) * inv - 0.5).clamp(0.0, (sw - 1) as f32);
-        let x0 = fx as usize;
-        (x0 as u32, (x0 + 1).min(sw - 1) as u32, fx - x0 as f32)
-    }));
-    s.wide.reshape(w, sh);
-    let (small, cols) = (&s.small_blur, &s.cols);
-    s.wide
-        .data_mut()
-        .par_chunks_mut(w)
-        .enumerate()
-        .for_each(|(sy, row)| {
-            let src = small.row(sy);
-            for (o, &(x0, x1, ax)) in row.iter_mut().zip(cols) {
-                let (a, c) = (src[x0 as usize], src[x1 as usize]);
-                *o = a + ax * (c - a);
-            }
-        });
-    let wide = &s.wide;
-    dst.data_mut()
-        .par_chunks_mut(w)
-        .enumerate()
-        .for_each(|(y, row)| {
-            let fy = ((y as f32 + 0.5) * inv - 0.5).clamp(0.0, (sh - 1) as f32);
-            let y0 = fy as usize;
-            let y1 = (y0 + 1).min(sh - 1);
-            let ay = fy - y0 as f32;
-            for ((o, &a), &c) in row.iter_mut().zip(wide.row(y0)).zip(wide.row(y1)) {
-                *o = a + ay * (c - a);
-            }
-        });
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -353,78 +251,6 @@ pub(crate) mod tests {
         use rand::{RngExt, SeedableRng};
         let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
         Frame::from_fn(w, h, |_, _| rng.random::<f32>() * 4000.0)
-    }
-
-    #[test]
-    fn large_blur_is_close_to_the_full_blur_on_smooth_data() {
-        let src = Frame::from_fn(256, 200, |x, y| {
-            1000.0
-                + 300.0 * ((x as f32) / 40.0).sin() * ((y as f32) / 55.0).cos()
-                + if x > 128 { 200.0 } else { 0.0 }
-        });
-        let (mut tmp, mut full, mut fast) = (Frame::new(0, 0), Frame::new(0, 0), Frame::new(0, 0));
-        blur(&src, &kernel(16.0), &mut tmp, &mut full);
-        blur_large(&src, 16.0, &mut LargeBlurScratch::default(), &mut fast);
-        // interior (borders differ in handling)
-        let mut worst = 0.0f32;
-        for y in 40..160 {
-            for x in 40..216 {
-                worst = worst.max((full.get(x, y) - fast.get(x, y)).abs());
-            }
-        }
-        assert!(worst < 8.0, "max difference {worst} on a 800-unit signal");
-    }
-
-    /// The reduced-resolution blur is exactly its definition: box average by k (partial
-    /// blocks at the right and bottom averaged over the pixels they hold), Gaussian of the
-    /// remaining sigma (reflect-101), bilinear interpolation back (clamped at the ends);
-    /// here in float64, written out directly.
-    #[test]
-    fn large_blur_is_box_average_blur_and_bilinear_upsampling() {
-        for (w, h, sigma) in [(203, 157, 13.0f32), (256, 96, 25.0)] {
-            let src = random_frame(w, h, 9);
-            let mut k = 1usize;
-            while sigma / (2 * k) as f32 >= 3.0 && w / (2 * k) >= 8 && h / (2 * k) >= 8 {
-                k *= 2;
-            }
-            assert!(k >= 2);
-            let (sw, sh) = (w.div_ceil(k), h.div_ceil(k));
-            let small = Frame::from_fn(sw, sh, |bx, by| {
-                let (mut acc, mut n) = (0.0f64, 0.0f64);
-                for y in by * k..((by + 1) * k).min(h) {
-                    for x in bx * k..((bx + 1) * k).min(w) {
-                        acc += f64::from(src.get(x, y));
-                        n += 1.0;
-                    }
-                }
-                (acc / n) as f32
-            });
-            let rest = (sigma * sigma - ((k * k) as f32 - 1.0) / 12.0)
-                .max(0.25)
-                .sqrt()
-                / k as f32;
-            let blurred = reference(&small, rest);
-            let at = |t: usize, n: usize| {
-                let f = ((t as f64 + 0.5) / k as f64 - 0.5).clamp(0.0, (n - 1) as f64);
-                let i = f as usize;
-                (i, (i + 1).min(n - 1), f - i as f64)
-            };
-            let mut fast = Frame::new(0, 0);
-            blur_large(&src, sigma, &mut LargeBlurScratch::default(), &mut fast);
-            let mut worst = 0.0f64;
-            for y in 0..h {
-                let (y0, y1, ay) = at(y, sh);
-                for x in 0..w {
-                    let (x0, x1, ax) = at(x, sw);
-                    let row =
-                        |yy| blurred.get(x0, yy) + ax * (blurred.get(x1, yy) - blurred.get(x0, yy));
-                    let want = row(y0) + ay * (row(y1) - row(y0));
-                    worst = worst.max((want - f64::from(fast.get(x, y))).abs());
-                }
-            }
-            // on values up to 4000: float32 rounding only
-            assert!(worst < 0.01, "{w}x{h} sigma {sigma}: {worst}");
-        }
     }
 
     /// The banded ring path gives the same bits as the plain two passes (tall frames take

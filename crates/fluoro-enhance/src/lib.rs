@@ -12,6 +12,7 @@ pub mod detail;
 pub mod display;
 pub mod fastmath;
 pub mod gaussian;
+pub mod large_blur;
 pub mod normalize;
 pub mod par;
 pub mod quality;
