@@ -1,5 +1,5 @@
-//! Analysis timings at 512 and 1024 on enhanced simulated frames: the anatomy model's grid
-//! scoring alone, and the whole per-frame analysis (instrument, VILL, labels).
+//! Analysis timings at 512 and 1024 on enhanced simulated frames: the anatomy features and
+//! the model's grid scoring alone, and the whole per-frame analysis (instrument, VILL, labels).
 //! Run: `cargo bench -p fluoro-analysis --bench analysis`.
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
@@ -40,6 +40,20 @@ fn bench(c: &mut Criterion) {
         for f in &frames {
             a.analyse(f, &mask, Some(mm), None);
         }
+        let mut feats = anatomy::AnatomyFeatures::default();
+        let lm = anatomy::Landmarks {
+            vill: None,
+            ventral: None,
+            tool: None,
+            mm_per_px: mm,
+            range: 1000.0,
+        };
+        g.bench_function(BenchmarkId::new("anatomy-features", size), |b| {
+            b.iter(|| {
+                feats.compute(black_box(&frames[0]), &mask, &lm);
+                black_box(feats.features()[0])
+            })
+        });
         let model = anatomy::embedded_model().expect("the committed model parses");
         let (mut scratch, mut scores) = (anatomy::ScoreScratch::default(), Vec::new());
         g.bench_function(BenchmarkId::new("anatomy-score", size), |b| {

@@ -13,6 +13,7 @@
 
 use fluoro_core::Frame;
 use fluoro_enhance::gaussian::{blur, kernel};
+use fluoro_enhance::par::{par_chunks_with, zeroed};
 use rayon::prelude::*;
 use serde::Deserialize;
 use std::sync::OnceLock;
@@ -53,6 +54,9 @@ pub struct AnatomyFeatures {
     kernels: Vec<Vec<f32>>,
     median_scratch: Vec<f32>,
     feats: Vec<f32>,
+    /// Per-band column sums of a grid row (frame values, field pixels).
+    row_sums: Vec<Vec<f32>>,
+    row_counts: Vec<Vec<u16>>,
 }
 
 fn clamp(v: f64, lim: f64) -> f32 {
@@ -85,25 +89,42 @@ impl AnatomyFeatures {
         self.small.reshape(gw, gh);
         self.grid_mask.clear();
         self.grid_mask.resize(gw * gh, 0);
-        self.small
-            .data_mut()
-            .par_chunks_mut(gw)
-            .zip(self.grid_mask.par_chunks_mut(gw))
-            .enumerate()
-            .for_each(|(gy, (small, visible))| {
-                for gx in 0..gw {
-                    let (mut s, mut n) = (0f32, 0usize);
-                    for y in gy * k..((gy + 1) * k).min(h) {
-                        let (row, m) = (f.row(y), mask.row(y));
-                        for x in gx * k..((gx + 1) * k).min(w) {
-                            s += row[x];
-                            n += usize::from(m[x] != 0);
-                        }
+        // per grid row: the k rows summed column-wise (contiguous, vectorised), then each
+        // cell's k column sums; the field coverage likewise
+        let cell = |gx: usize| gx * k..((gx + 1) * k).min(w);
+        par_chunks_with(
+            self.small.data_mut(),
+            gw,
+            &mut self.row_sums,
+            |gy, small, acc: &mut Vec<f32>| {
+                let acc = zeroed(acc, w);
+                for y in gy * k..((gy + 1) * k).min(h) {
+                    for (a, &v) in acc.iter_mut().zip(f.row(y)) {
+                        *a += v;
                     }
-                    small[gx] = s / (k * k) as f32;
-                    visible[gx] = u8::from(2 * n >= k * k);
                 }
-            });
+                for (gx, o) in small.iter_mut().enumerate() {
+                    *o = acc[cell(gx)].iter().sum::<f32>() / (k * k) as f32;
+                }
+            },
+        );
+        par_chunks_with(
+            &mut self.grid_mask,
+            gw,
+            &mut self.row_counts,
+            |gy, visible, cnt: &mut Vec<u16>| {
+                let cnt = zeroed(cnt, w);
+                for y in gy * k..((gy + 1) * k).min(h) {
+                    for (c, &m) in cnt.iter_mut().zip(mask.row(y)) {
+                        *c += u16::from(m != 0);
+                    }
+                }
+                for (gx, o) in visible.iter_mut().enumerate() {
+                    let n: usize = cnt[cell(gx)].iter().map(|&c| usize::from(c)).sum();
+                    *o = u8::from(2 * n >= k * k);
+                }
+            },
+        );
         self.median_scratch.clear();
         for (v, &m) in self.small.data().iter().zip(&self.grid_mask) {
             if m != 0 {
