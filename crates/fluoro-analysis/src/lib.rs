@@ -177,7 +177,9 @@ impl Analyzer {
             self.track_size = size;
         }
         let det = self.detector.detect_scaled(f, mask, range, mm_per_px);
-        let tip = self.tracker.update(det.as_ref().map(|d| d.tip));
+        let tip = self
+            .tracker
+            .update_along(det.as_ref().map(|d| d.tip), det.as_ref().map(|d| d.dir));
         let det = match (det, tip) {
             (Some(mut d), Some(t)) => {
                 d.tip = t;

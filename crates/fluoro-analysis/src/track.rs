@@ -2,8 +2,10 @@
 //!
 //! The filter smooths measurement noise and rejects a single implausible jump: a measurement
 //! outside the gate is held back, and accepted (re-initialising the track) only when the next
-//! frame confirms it. A frame without a measurement reports "not detected": the tracker never
-//! invents a tip.
+//! frame confirms it. A jump forward along the shaft (the tip looks deeper, the cautious
+//! side) is the exception: it is reported at once, since holding it back would say "not
+//! detected" just as the tip advances past the VILL. A frame without a measurement reports
+//! "not detected": the tracker never invents a tip.
 
 use nalgebra::{Matrix2, Matrix2x4, Matrix4, Vector2, Vector4};
 
@@ -92,6 +94,17 @@ impl TipTracker {
 
     /// Feeds one frame's measurement (or none) and returns the tip to report, if any.
     pub fn update(&mut self, measurement: Option<[f64; 2]>) -> Option<[f64; 2]> {
+        self.update_along(measurement, None)
+    }
+
+    /// Like [`TipTracker::update`], with the shaft's unit direction (rear to tip): a jump
+    /// outside the gate that goes forward along the shaft, and sideways no more than the
+    /// gate allows, is accepted at once.
+    pub fn update_along(
+        &mut self,
+        measurement: Option<[f64; 2]>,
+        dir: Option<[f64; 2]>,
+    ) -> Option<[f64; 2]> {
         let prm = self.prm();
         let Some(z) = measurement else {
             self.missing += 1;
@@ -120,6 +133,15 @@ impl TipTracker {
         };
         let d2 = (innov.transpose() * s_inv * innov)[0];
         if d2 > prm.gate_sigmas.powi(2) {
+            // forward along the shaft and not sideways: the tip looks deeper, report it now
+            let gate_px = prm.gate_sigmas * ((s[(0, 0)] + s[(1, 1)]) / 2.0).sqrt();
+            if let Some(d) = dir
+                && innov[0] * d[0] + innov[1] * d[1] > 0.0
+                && (innov[0] * d[1] - innov[1] * d[0]).abs() <= gate_px
+            {
+                self.init(z);
+                return Some(z);
+            }
             // an implausible jump: accept only if the next frame confirms it
             if let Some(prev) = self.held
                 && ((prev[0] - z[0]).powi(2) + (prev[1] - z[1]).powi(2)).sqrt()
@@ -178,5 +200,28 @@ mod tests {
         // a real jump confirmed by two frames is accepted
         assert!(t.update(Some([10.0, 10.0])).is_none());
         assert_eq!(t.update(Some([10.5, 10.2])), Some([10.5, 10.2]));
+    }
+
+    /// A jump forward along the shaft is reported at once; the same jump backward, or
+    /// sideways, is held back until the next frame confirms it.
+    #[test]
+    fn a_jump_forward_along_the_shaft_is_reported_at_once() {
+        let track = || {
+            let mut t = TipTracker::new(TrackParams::default());
+            for n in 0..10 {
+                t.update_along(Some([100.0 + 2.0 * n as f64, 50.0]), Some([1.0, 0.0]));
+            }
+            t
+        };
+        let dir = Some([1.0, 0.0]);
+        // predicted next: (120, 50)
+        assert_eq!(
+            track().update_along(Some([130.0, 50.0]), dir),
+            Some([130.0, 50.0])
+        );
+        assert!(track().update_along(Some([110.0, 50.0]), dir).is_none());
+        assert!(track().update_along(Some([130.0, 65.0]), dir).is_none());
+        // without the direction every jump is held back
+        assert!(track().update_along(Some([130.0, 50.0]), None).is_none());
     }
 }
