@@ -15,7 +15,9 @@
 //!    along a face that lies across the search direction: the two VILL points; a point on
 //!    the disc's rim is where the disc cut the lamina, so that disc gives no line and the
 //!    next one ahead is tried, and so does a pair closer than 6 mm or further apart than
-//!    30 mm, which cannot be two laminae bounding one window;
+//!    30 mm, which cannot be two laminae bounding one window, and a pair whose corners do
+//!    not lie either side of the instrument's axis, outside the shaft, which is not the
+//!    window the instrument heads into;
 //! 3. keeps the line stable over time with a running median; once established from
 //!    detections next to the tip it is locked against jumps (anatomy moves only with
 //!    breathing), so a line found after the tip has entered the window cannot replace it.
@@ -379,6 +381,13 @@ impl VillDetector {
         };
         let p0 = corner(comps.get(ua), 1.0)?;
         let p1 = corner(comps.get(la), -1.0)?;
+        // the instrument heads into the window between the laminae: its axis passes between
+        // the two corners, each on its lamina's side and outside the shaft; otherwise this is
+        // not the window it heads into
+        let across = |p: [f64; 2]| (p[0] - sh.tip[0]) * c[0] + (p[1] - sh.tip[1]) * c[1];
+        if -across(p0) < sh.half_width || across(p1) < sh.half_width {
+            return None;
+        }
         let len_mm = (p0[0] - p1[0]).hypot(p0[1] - p1[1]) * mm;
         if len_mm < self.params.min_len_mm || len_mm > self.params.max_len_mm {
             return None;
@@ -485,12 +494,22 @@ mod tests {
         rear: [f64; 2],
         tip: [f64; 2],
     ) -> Option<Vill> {
+        find_with_width(params, f, rear, tip, 3.0)
+    }
+
+    fn find_with_width(
+        params: VillParams,
+        f: &Frame<f32>,
+        rear: [f64; 2],
+        tip: [f64; 2],
+        half_width: f64,
+    ) -> Option<Vill> {
         let mask = Frame::from_fn(200, 200, |_, _| 1u8);
         let no_lines = Frame::from_fn(200, 200, |_, _| 0.0f32);
         let shaft = Shaft {
             rear,
             tip,
-            half_width: 3.0,
+            half_width,
         };
         let mut d = VillDetector::new(params);
         d.detect_corners(f, &mask, (&no_lines, 1.0), 1000.0, Some(shaft), Some(0.3))
@@ -536,9 +555,11 @@ mod tests {
         assert!(cut[0][0] < 100.0 && cut[1][0] < 100.0, "{cut:?}");
     }
 
-    /// An approach 40 degrees off the laminae's faces: the extreme point along the search
-    /// direction slides along the face nearly perpendicular to it (5-8 px off a corner);
-    /// the meeting point of the two fitted faces stays within 3 px of both corners.
+    /// An approach 30 degrees off the laminae's faces, through the window: the extreme point
+    /// along the search direction slides along the face lying across it (3.9 px off a
+    /// corner); the meeting point of the two fitted faces stays within 2.5 px of both. At 40
+    /// degrees from the same tip the axis passes beside the window, not into it (both corners
+    /// on one side): no line.
     #[test]
     fn an_oblique_approach_still_finds_the_corners_where_the_faces_meet() {
         let truth = [[109.5, 91.5], [114.5, 107.5]];
@@ -546,18 +567,30 @@ mod tests {
             let d = |p: [f64; 2], q: [f64; 2]| (p[0] - q[0]).hypot(p[1] - q[1]);
             d(l[0], truth[0]).max(d(l[1], truth[1]))
         };
+        let fit = VillParams {
+            min_len_mm: 4.0,
+            ..Default::default()
+        };
+        let extreme = VillParams {
+            face_fit_mm: 0.0,
+            ..fit
+        };
+        for deg in [30.0f64, -30.0] {
+            let t = deg.to_radians();
+            let v = [t.cos(), -t.sin()];
+            // 25 px before the window's middle, aimed at it
+            let tip = [112.0 - 25.0 * v[0], 99.5 - 25.0 * v[1]];
+            let rear = [tip[0] - 85.0 * v[0], tip[1] - 85.0 * v[1]];
+            let fitted = find_along(fit, &scene(0.0), rear, tip).expect("a line");
+            let slid = find_along(extreme, &scene(0.0), rear, tip).expect("a line");
+            assert!(off(fitted) < 2.5, "{deg}: {fitted:?}");
+            assert!(off(slid) > off(fitted) + 1.0, "{deg}: {slid:?}");
+        }
         for deg in [40.0f64, -40.0] {
             let t = deg.to_radians();
             let tip = [85.0, 100.0];
             let rear = [tip[0] - 85.0 * t.cos(), tip[1] + 85.0 * t.sin()];
-            let fitted = corners_along(VillParams::default(), &scene(0.0), rear, tip);
-            assert!(off(fitted) < 3.0, "{deg}: {fitted:?}");
-            let extreme = VillParams {
-                face_fit_mm: 0.0,
-                ..Default::default()
-            };
-            let slid = corners_along(extreme, &scene(0.0), rear, tip);
-            assert!(off(slid) > 5.0, "{deg}: {slid:?}");
+            assert_eq!(find_along(fit, &scene(0.0), rear, tip), None, "{deg}");
         }
     }
 
@@ -607,5 +640,18 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A corner within the shaft's half-width of its axis (here the corners lie 9-10 px
+    /// either side of it) is not one bounding the window the shaft heads into: no line.
+    #[test]
+    fn corners_inside_the_shaft_give_no_line() {
+        let p = VillParams {
+            min_len_mm: 4.0,
+            ..Default::default()
+        };
+        let (rear, tip) = ([0.0, 100.0], [85.0, 100.0]);
+        assert!(find_with_width(p, &scene(0.0), rear, tip, 3.0).is_some());
+        assert!(find_with_width(p, &scene(0.0), rear, tip, 12.0).is_none());
     }
 }
