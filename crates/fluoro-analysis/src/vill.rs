@@ -83,13 +83,17 @@ impl Default for VillParams {
 #[derive(Debug, Default)]
 pub struct VillDetector {
     params: VillParams,
+    /// Whole-frame smoothing and background, made only on request for the rule-based
+    /// labels ([`VillDetector::darkness_maps`]).
     smooth: Frame<f32>,
+    bg: Frame<f32>,
     tmp: Frame<f32>,
+    /// The smoothing kernel and the bits of its sigma.
     kern: Vec<f32>,
     kern_sigma: u32,
     /// The accepted lines over time.
     lines: LineHistory,
-    bg: Frame<f32>,
+    /// The background at reduced resolution, prepared once per searched frame.
     large: fluoro_enhance::gaussian::LargeBlurScratch,
     /// The disc's frame rectangle with the smoothing kernel's margin, and its smoothing.
     crop: Frame<f32>,
