@@ -1,9 +1,9 @@
-//! Analysis timings at 512 and 1024 on enhanced simulated frames: the anatomy features and
-//! the model's grid scoring alone, and the whole per-frame analysis (instrument, VILL, labels).
+//! Analysis timings at 512 and 1024 on enhanced simulated frames: the instrument detector,
+//! the anatomy features and the model's grid scoring alone, and the whole per-frame analysis (instrument, VILL, labels).
 //! Run: `cargo bench -p fluoro-analysis --bench analysis`.
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use fluoro_analysis::{AnalysisParams, Analyzer, anatomy};
+use fluoro_analysis::{AnalysisParams, Analyzer, anatomy, instrument};
 use fluoro_core::Frame;
 use fluoro_enhance::{EnhanceParams, Enhancer};
 use std::hint::black_box;
@@ -40,6 +40,10 @@ fn bench(c: &mut Criterion) {
         for f in &frames {
             a.analyse(f, &mask, Some(mm), None);
         }
+        let mut det = instrument::InstrumentDetector::new(Default::default());
+        g.bench_function(BenchmarkId::new("instrument", size), |b| {
+            b.iter(|| black_box(det.detect_scaled(&frames[8], &mask, 1000.0, Some(mm))))
+        });
         let mut feats = anatomy::AnatomyFeatures::default();
         let lm = anatomy::Landmarks {
             vill: None,
