@@ -1,5 +1,6 @@
 //! Analysis timings at 512 and 1024 on enhanced simulated frames: the instrument detector,
-//! the anatomy features and the model's grid scoring alone, and the whole per-frame analysis (instrument, VILL, labels).
+//! the anatomy features and the model's grid scoring alone, and the whole per-frame
+//! analysis (instrument, VILL, labels).
 //! Run: `cargo bench -p fluoro-analysis --bench analysis`.
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};

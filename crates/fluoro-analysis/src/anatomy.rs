@@ -13,6 +13,7 @@
 
 use fluoro_core::Frame;
 use fluoro_enhance::gaussian::{blur, kernel};
+use fluoro_enhance::large_blur::box_average;
 use fluoro_enhance::par::{par_chunks_with, zeroed};
 use rayon::prelude::*;
 use serde::Deserialize;
@@ -86,28 +87,12 @@ impl AnatomyFeatures {
         let (gw, gh) = ((w / k).max(1), (h / k).max(1));
         (self.k, self.gw, self.gh) = (k, gw, gh);
         // box-average into the grid; a cell is visible when most of it is
-        self.small.reshape(gw, gh);
         self.grid_mask.clear();
         self.grid_mask.resize(gw * gh, 0);
-        // per grid row: the k rows summed column-wise (contiguous, vectorised), then each
-        // cell's k column sums; the field coverage likewise
+        // the grid's cells are whole blocks (gw = w / k); the field coverage is summed the
+        // same way, column-wise per grid row
+        box_average(f, k, (gw, gh), &mut self.row_sums, &mut self.small);
         let cell = |gx: usize| gx * k..((gx + 1) * k).min(w);
-        par_chunks_with(
-            self.small.data_mut(),
-            gw,
-            &mut self.row_sums,
-            |gy, small, acc: &mut Vec<f32>| {
-                let acc = zeroed(acc, w);
-                for y in gy * k..((gy + 1) * k).min(h) {
-                    for (a, &v) in acc.iter_mut().zip(f.row(y)) {
-                        *a += v;
-                    }
-                }
-                for (gx, o) in small.iter_mut().enumerate() {
-                    *o = acc[cell(gx)].iter().sum::<f32>() / (k * k) as f32;
-                }
-            },
-        );
         par_chunks_with(
             &mut self.grid_mask,
             gw,

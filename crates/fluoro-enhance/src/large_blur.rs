@@ -35,6 +35,39 @@ fn factor(w: usize, h: usize, sigma: f32) -> usize {
     k
 }
 
+/// The mean of each `k` x `k` block of `src` into `dst`, `size` blocks across and down (at
+/// most `src`'s size divided by `k`, rounded up; a block cut by the right or bottom edge
+/// averages the pixels it holds). Each block row's `k` frame rows are summed column-wise
+/// (contiguous, vectorised), then each group of `k` column sums; `rows` is per-band scratch.
+pub fn box_average(
+    src: &Frame<f32>,
+    k: usize,
+    size: (usize, usize),
+    rows: &mut Vec<Vec<f32>>,
+    dst: &mut Frame<f32>,
+) {
+    let (w, h) = src.size();
+    dst.reshape(size.0, size.1);
+    par_chunks_with(
+        dst.data_mut(),
+        size.0,
+        rows,
+        |by, row, acc: &mut Vec<f32>| {
+            let acc = zeroed(acc, w);
+            let (y0, y1) = (by * k, ((by + 1) * k).min(h));
+            for y in y0..y1 {
+                for (a, &v) in acc.iter_mut().zip(src.row(y)) {
+                    *a += v;
+                }
+            }
+            let n = (y1 - y0) as f32;
+            for (o, group) in row.iter_mut().zip(acc.chunks(k)) {
+                *o = group.iter().sum::<f32>() / (n * group.len() as f32);
+            }
+        },
+    );
+}
+
 /// The bilinear source of output coordinate `t` at reduction `k` over `n` small samples:
 /// lower index, upper index, weight of the upper.
 fn source(t: usize, k: usize, n: usize) -> (usize, usize, f32) {
@@ -56,27 +89,12 @@ impl LargeBlurScratch {
     /// Box-averages `src` by `k` and blurs the small image with the remaining sigma.
     fn reduce(&mut self, src: &Frame<f32>, sigma: f32, k: usize) {
         let (w, h) = src.size();
-        let (sw, sh) = (w.div_ceil(k), h.div_ceil(k));
-        self.small.reshape(sw, sh);
-        // box average: the block's k rows summed column-wise (contiguous, vectorised), then
-        // each group of k column sums
-        par_chunks_with(
-            self.small.data_mut(),
-            sw,
+        box_average(
+            src,
+            k,
+            (w.div_ceil(k), h.div_ceil(k)),
             &mut self.rows,
-            |by, row, acc: &mut Vec<f32>| {
-                let acc = zeroed(acc, w);
-                let (y0, y1) = (by * k, ((by + 1) * k).min(h));
-                for y in y0..y1 {
-                    for (a, &v) in acc.iter_mut().zip(src.row(y)) {
-                        *a += v;
-                    }
-                }
-                let rows = (y1 - y0) as f32;
-                for (o, group) in row.iter_mut().zip(acc.chunks(k)) {
-                    *o = group.iter().sum::<f32>() / (rows * group.len() as f32);
-                }
-            },
+            &mut self.small,
         );
         // box averaging over k already blurs by sigma^2 = (k^2 - 1) / 12 (full-res px)
         let rest = (sigma * sigma - ((k * k) as f32 - 1.0) / 12.0)
