@@ -38,14 +38,75 @@ impl Default for ClaheParams {
 #[derive(Debug, Default)]
 pub struct ClaheScratch {
     luts: Vec<f32>,
-    tile_hists: Vec<(Vec<u32>, Vec<f32>)>,
+    tile_hists: Vec<TileScratch>,
     col_tiles: Vec<(u32, u32)>,
     col_weight: Vec<f32>,
 }
 
-#[inline]
-fn bin_of(v: f32, lo: f32, scale: f32, bins: usize) -> usize {
-    (((v - lo) * scale) as isize).clamp(0, bins as isize - 1) as usize
+/// The most histogram bins (bin indices are converted exactly through f32 mantissas).
+pub const MAX_BINS: usize = 1 << 22;
+
+/// One tile's histogram buffers (per parallel band, kept across frames).
+#[derive(Debug, Default)]
+pub struct TileScratch {
+    /// Two interleaved count arrays of `bins + 1` (the last: pixels outside the mask).
+    counts: Vec<u32>,
+    /// Bin index of each pixel of the current tile row.
+    idx: Vec<u32>,
+    /// The tile's histogram as floats (for the fractional clip).
+    fhist: Vec<f32>,
+}
+
+/// Histogram of a tile given as `(values, mask)` row slices; pixels outside the mask are
+/// not counted. Bin indices are computed a row at a time in a vectorised loop (masked
+/// pixels sent to a spare bin, so there is no branch), then counted into two arrays used
+/// alternately, so runs of equal bins (flat regions) do not wait on one counter.
+fn tile_histogram<'a>(
+    ts: &'a mut TileScratch,
+    rows: impl Iterator<Item = (&'a [f32], &'a [u8])>,
+    lo: f32,
+    scale: f32,
+    bins: usize,
+) -> &'a mut [f32] {
+    let stride = bins + 1;
+    let counts = zeroed(&mut ts.counts, 2 * stride);
+    let (c0, c1) = counts.split_at_mut(stride);
+    for (row, m) in rows {
+        let idx = zeroed(&mut ts.idx, row.len());
+        bin_row(row, m, lo, scale, bins, idx);
+        let mut pairs = idx.chunks_exact(2);
+        for p in &mut pairs {
+            c0[p[0] as usize] += 1;
+            c1[p[1] as usize] += 1;
+        }
+        for &b in pairs.remainder() {
+            c0[b as usize] += 1;
+        }
+    }
+    let fhist = zeroed(&mut ts.fhist, bins);
+    for ((f, &a), &b) in fhist.iter_mut().zip(&c0[..bins]).zip(&c1[..bins]) {
+        *f = (a + b) as f32;
+    }
+    fhist
+}
+
+/// `idx[x]` = the bin of `row[x]` in `[0, bins)`, or `bins` outside the mask. Same bins as
+/// the mapping's: `(v - lo) * scale` clamped in float, then truncated (NaN -> 0).
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx2+fma",
+    "x86_64+avx2+fma"
+))]
+fn bin_row(row: &[f32], mask: &[u8], lo: f32, scale: f32, bins: usize, idx: &mut [u32]) {
+    // a float integer below 2^23 plus 2^23 has the integer in its mantissa bits: an exact
+    // conversion that vectorises (the saturating `as` casts do not)
+    const MAGIC: f32 = 8_388_608.0;
+    let maxb = (bins - 1) as f32;
+    let outside = bins as u32;
+    for ((o, &v), &m) in idx.iter_mut().zip(row).zip(mask) {
+        let b = ((v - lo) * scale).max(0.0).min(maxb).floor();
+        let b = (b + MAGIC).to_bits() - MAGIC.to_bits();
+        *o = if m != 0 { b } else { outside };
+    }
 }
 
 /// Equalises `src` (values in `[lo, hi]`) into `dst` (same range).
@@ -60,7 +121,7 @@ pub fn clahe(
     let (w, h) = src.size();
     dst.reshape(w, h);
     let (lo, hi) = (range.0, range.1.max(range.0 + 1e-3));
-    let bins = p.bins.max(2);
+    let bins = p.bins.clamp(2, MAX_BINS);
     let (tx, ty) = (p.tiles_x.clamp(1, w.max(1)), p.tiles_y.clamp(1, h.max(1)));
     let (tw, th) = (w.div_ceil(tx), h.div_ceil(ty));
     let scale = bins as f32 / (hi - lo);
@@ -68,42 +129,31 @@ pub fn clahe(
     let ClaheScratch {
         luts, tile_hists, ..
     } = scratch;
-    par_chunks_with(
-        luts,
-        bins,
-        tile_hists,
-        |t, lut, (hist, fhist): &mut (Vec<u32>, Vec<f32>)| {
-            let hist = zeroed(hist, bins);
-            let fhist = zeroed(fhist, bins);
-            let (bx, by) = (t % tx, t / tx);
-            let mut count = 0u32;
-            for y in by * th..((by + 1) * th).min(h) {
-                let (row, m) = (src.row(y), mask.row(y));
-                for x in bx * tw..((bx + 1) * tw).min(w) {
-                    if m[x] != 0 {
-                        hist[bin_of(row[x], lo, scale, bins)] += 1;
-                        count += 1;
-                    }
-                }
+    par_chunks_with(luts, bins, tile_hists, |t, lut, ts: &mut TileScratch| {
+        let (bx, by) = (t % tx, t / tx);
+        let (x0, x1) = (bx * tw, ((bx + 1) * tw).min(w));
+        let fhist = tile_histogram(
+            ts,
+            (by * th..((by + 1) * th).min(h)).map(|y| (&src.row(y)[x0..x1], &mask.row(y)[x0..x1])),
+            lo,
+            scale,
+            bins,
+        );
+        let count: f32 = fhist.iter().sum();
+        if count == 0.0 {
+            for (i, l) in lut.iter_mut().enumerate() {
+                *l = lo + (i as f32 + 0.5) / scale;
             }
-            if count == 0 {
-                for (i, l) in lut.iter_mut().enumerate() {
-                    *l = lo + (i as f32 + 0.5) / scale;
-                }
-                return;
-            }
-            for (f, &c) in fhist.iter_mut().zip(hist.iter()) {
-                *f = c as f32;
-            }
-            clip_histogram(fhist, (p.clip_limit * count as f32 / bins as f32).max(1.0));
-            let k = (hi - lo) / count as f32;
-            let mut sum = 0f32;
-            for (l, &c) in lut.iter_mut().zip(fhist.iter()) {
-                sum += c;
-                *l = lo + sum * k;
-            }
-        },
-    );
+            return;
+        }
+        clip_histogram(fhist, (p.clip_limit * count / bins as f32).max(1.0));
+        let k = (hi - lo) / count;
+        let mut sum = 0f32;
+        for (l, &c) in lut.iter_mut().zip(fhist.iter()) {
+            sum += c;
+            *l = lo + sum * k;
+        }
+    });
     // per-column tile pair and weight, computed once per frame (O(width))
     scratch.col_tiles.clear();
     scratch.col_weight.clear();

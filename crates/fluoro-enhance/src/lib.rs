@@ -91,7 +91,6 @@ pub struct Enhancer {
     clahe: clahe::ClaheScratch,
     detail: detail::DetailScratch,
     noise_scratch: Vec<f32>,
-    noise_sigma: f32,
     times: StageTimes,
 }
 
@@ -117,11 +116,6 @@ impl Enhancer {
     /// Stage times of the last frame.
     pub fn times(&self) -> StageTimes {
         self.times
-    }
-
-    /// Noise sigma estimated on the last input frame (after normalisation).
-    pub fn noise_sigma(&self) -> f32 {
-        self.noise_sigma
     }
 
     fn get(&self, slot: Slot) -> &Frame<f32> {
@@ -158,7 +152,6 @@ impl Enhancer {
             clahe,
             detail,
             noise_scratch,
-            noise_sigma,
             times,
         } = self;
         let t = Instant::now();
@@ -167,8 +160,13 @@ impl Enhancer {
         let t = Instant::now();
         let mut cur = Slot::Buf0;
         if let Some(p) = params.temporal {
-            *noise_sigma = temporal::estimate_noise_sigma(&bufs[0], mask, noise_scratch);
-            recursive.filter(&bufs[0], mask, *noise_sigma, &p);
+            let normalized = &bufs[0];
+            recursive.filter_with(
+                normalized,
+                mask,
+                || temporal::estimate_noise_sigma(normalized, mask, noise_scratch),
+                &p,
+            );
             cur = Slot::History;
         }
         times.temporal_ms = ms(t);

@@ -32,8 +32,8 @@ pub fn normalize(
     // one pass: transform each row and sum its inside pixels
     let (sum, n) = dst
         .data_mut()
-        .par_chunks_mut(w)
-        .zip(mask.data().par_chunks(w))
+        .par_chunks_mut(w.max(1))
+        .zip(mask.data().par_chunks(w.max(1)))
         .enumerate()
         .map(|(y, (o, m))| {
             let s = src.row(y);
@@ -44,27 +44,58 @@ pub fn normalize(
                     .zip(s)
                     .for_each(|(o, &v)| *o = LOG_SCALE * v.max(1.0).ln()),
             }
-            o.iter()
-                .zip(m)
-                .filter(|(_, m)| **m != 0)
-                .fold((0.0f64, 0usize), |(s, n), (v, _)| {
-                    (s + f64::from(*v), n + 1)
-                })
+            masked_row_sum(o, m)
         })
         .reduce(|| (0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
     let mean = if n == 0 { 0.0 } else { (sum / n as f64) as f32 };
     if n < w * h {
         dst.data_mut()
-            .par_chunks_mut(w)
-            .zip(mask.data().par_chunks(w))
-            .for_each(|(r, m)| {
-                r.iter_mut()
-                    .zip(m)
-                    .filter(|(_, m)| **m == 0)
-                    .for_each(|(v, _)| *v = mean);
-            });
+            .par_chunks_mut(w.max(1))
+            .zip(mask.data().par_chunks(w.max(1)))
+            .for_each(|(r, m)| fill_outside(r, m, mean));
     }
     mean
+}
+
+/// Sum (in f64) and count of the row's pixels inside the mask, in 8 lanes so the loop
+/// vectorises. Integer-valued data (stored values) sum exactly in f64, in any order.
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx2+fma",
+    "x86_64+avx2+fma"
+))]
+fn masked_row_sum(row: &[f32], mask: &[u8]) -> (f64, usize) {
+    const L: usize = 8;
+    let mut acc = [0f64; L];
+    let mut cnt = [0u32; L];
+    let (rc, mc) = (row.chunks_exact(L), mask.chunks_exact(L));
+    let (rt, mt) = (rc.remainder(), mc.remainder());
+    for (r, m) in rc.zip(mc) {
+        for i in 0..L {
+            let inside = m[i] != 0;
+            acc[i] += if inside { f64::from(r[i]) } else { 0.0 };
+            cnt[i] += u32::from(inside);
+        }
+    }
+    let mut sum: f64 = acc.iter().sum();
+    let mut n: usize = cnt.iter().map(|&c| c as usize).sum();
+    for (&v, &m) in rt.iter().zip(mt) {
+        if m != 0 {
+            sum += f64::from(v);
+            n += 1;
+        }
+    }
+    (sum, n)
+}
+
+/// Every pixel of the row outside the mask set to `value` (a select, so it vectorises).
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx2+fma",
+    "x86_64+avx2+fma"
+))]
+fn fill_outside(row: &mut [f32], mask: &[u8], value: f32) {
+    for (v, &m) in row.iter_mut().zip(mask) {
+        *v = if m == 0 { value } else { *v };
+    }
 }
 
 #[cfg(test)]

@@ -87,6 +87,21 @@ impl RecursiveFilter {
         noise_sigma: f32,
         p: &TemporalParams,
     ) -> &Frame<f32> {
+        self.filter_with(cur, mask, || noise_sigma, p)
+    }
+
+    /// [`RecursiveFilter::filter`] with the per-pixel noise sigma of `cur` computed only
+    /// when it is needed: the gate measures its own scale on the frame difference and
+    /// falls back on the pixel sigma only where the mask leaves too few samples for that
+    /// (e.g. [`estimate_noise_sigma`], a serial 65 000-sample median at 1024, is then
+    /// paid only for such frames).
+    pub fn filter_with(
+        &mut self,
+        cur: &Frame<f32>,
+        mask: &Frame<u8>,
+        noise_sigma: impl FnOnce() -> f32,
+        p: &TemporalParams,
+    ) -> &Frame<f32> {
         let (w, h) = cur.size();
         let next = 1 - self.current;
         if !self.primed || self.hist[self.current].size() != (w, h) || p.recursion <= 0.0 {
@@ -106,8 +121,8 @@ impl RecursiveFilter {
         };
         // the gate's scale: the robust spread of the 3x3-averaged difference itself (noise
         // correlation and the history's own noise included); fallback from the pixel sigma
-        let gate =
-            gate_sigma(cur, prev, mask, &mut self.scratch).unwrap_or(noise_sigma * 1.1 / 3.0);
+        let gate = gate_sigma(cur, prev, mask, &mut self.scratch)
+            .unwrap_or_else(|| noise_sigma() * 1.1 / 3.0);
         // blend_row receives 3x3 sums (9x the mean)
         let inv_t = 1.0 / (p.motion_k * gate.max(1e-6) * 9.0);
         out.reshape(w, h);
