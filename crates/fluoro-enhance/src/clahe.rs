@@ -8,6 +8,8 @@
 use crate::par::{par_chunks_with, zeroed};
 use fluoro_core::Frame;
 use rayon::prelude::*;
+
+mod map;
 use serde::{Deserialize, Serialize};
 
 /// CLAHE parameters.
@@ -34,12 +36,13 @@ impl Default for ClaheParams {
     }
 }
 
-/// Reusable buffers: one mapping per tile, and per-column interpolation tables.
+/// Reusable buffers: the tile mappings (laid out by [`map::TileRowLuts`]), and
+/// per-column interpolation tables.
 #[derive(Debug, Default)]
 pub struct ClaheScratch {
     luts: Vec<f32>,
     tile_hists: Vec<TileScratch>,
-    col_tiles: Vec<(u32, u32)>,
+    col_tile: Vec<u32>,
     col_weight: Vec<f32>,
 }
 
@@ -55,6 +58,8 @@ pub struct TileScratch {
     idx: Vec<u32>,
     /// Packed prefix sums of [`tile_mapping`].
     prefix: Vec<u64>,
+    /// One tile's mapping before it is interleaved into its tile row.
+    lut: Vec<f32>,
 }
 
 /// Histogram of a tile given as `(values, mask)` row slices; pixels outside the mask are
@@ -184,36 +189,55 @@ pub fn clahe(
     let (tx, ty) = (p.tiles_x.clamp(1, w.max(1)), p.tiles_y.clamp(1, h.max(1)));
     let (tw, th) = (w.div_ceil(tx), h.div_ceil(ty));
     let scale = bins as f32 / (hi - lo);
-    scratch.luts.resize(tx * ty * bins, 0.0);
+    let stride = tx + 1;
+    scratch.luts.resize(ty * bins * stride, 0.0);
     let ClaheScratch {
         luts, tile_hists, ..
     } = scratch;
-    par_chunks_with(luts, bins, tile_hists, |t, lut, ts: &mut TileScratch| {
-        let (bx, by) = (t % tx, t / tx);
-        let (x0, x1) = (bx * tw, ((bx + 1) * tw).min(w));
-        let counts = tile_histogram(
-            &mut ts.counts,
-            &mut ts.idx,
-            (by * th..((by + 1) * th).min(h)).map(|y| (&src.row(y)[x0..x1], &mask.row(y)[x0..x1])),
-            lo,
-            scale,
-            bins,
-        );
-        tile_mapping(counts, p.clip_limit, (lo, hi), &mut ts.prefix, lut);
-    });
-    // per-column tile pair and weight, computed once per frame (O(width))
-    scratch.col_tiles.clear();
+    // one work item per tile row: its tiles' histograms and mappings, interleaved by bin
+    par_chunks_with(
+        luts,
+        bins * stride,
+        tile_hists,
+        |by, row_luts, ts: &mut TileScratch| {
+            for bx in 0..tx {
+                let (x0, x1) = (bx * tw, ((bx + 1) * tw).min(w));
+                let counts = tile_histogram(
+                    &mut ts.counts,
+                    &mut ts.idx,
+                    (by * th..((by + 1) * th).min(h))
+                        .map(|y| (&src.row(y)[x0..x1], &mask.row(y)[x0..x1])),
+                    lo,
+                    scale,
+                    bins,
+                );
+                let lut = zeroed(&mut ts.lut, bins);
+                tile_mapping(counts, p.clip_limit, (lo, hi), &mut ts.prefix, lut);
+                for (slot, &v) in row_luts.chunks_exact_mut(stride).zip(lut.iter()) {
+                    slot[bx] = v;
+                    if bx + 1 == tx {
+                        slot[tx] = v;
+                    }
+                }
+            }
+        },
+    );
+    // per-column left tile and weight of the right one, computed once per frame (O(width));
+    // at the field's left and right ends both tiles are the same and the weight is 0
+    scratch.col_tile.clear();
     scratch.col_weight.clear();
     for x in 0..w {
         let fx = x as f32 / tw as f32 - 0.5;
         let x1 = fx.floor();
-        scratch.col_tiles.push((
-            (x1.max(0.0) as usize).min(tx - 1) as u32,
-            ((x1 + 1.0).max(0.0) as usize).min(tx - 1) as u32,
-        ));
-        scratch.col_weight.push(fx - x1);
+        let left = (x1.max(0.0) as usize).min(tx - 1);
+        let right = ((x1 + 1.0).max(0.0) as usize).min(tx - 1);
+        scratch.col_tile.push(left as u32);
+        scratch
+            .col_weight
+            .push(if left == right { 0.0 } else { fx - x1 });
     }
-    let (luts, col_tiles, col_weight) = (&scratch.luts, &scratch.col_tiles, &scratch.col_weight);
+    let (luts, col_tile, col_weight) = (&scratch.luts, &scratch.col_tile, &scratch.col_weight);
+    let row_len = bins * stride;
     dst.data_mut()
         .par_chunks_mut(w)
         .enumerate()
@@ -223,196 +247,22 @@ pub fn clahe(
             let ya = fy - y1;
             let ty1 = (y1.max(0.0) as usize).min(ty - 1);
             let ty2 = ((y1 + 1.0).max(0.0) as usize).min(ty - 1);
-            let top = &luts[ty1 * tx * bins..(ty1 + 1) * tx * bins];
-            let bottom = &luts[ty2 * tx * bins..(ty2 + 1) * tx * bins];
-            map_row(
-                src.row(y),
-                top,
-                bottom,
+            let luts = map::TileRowLuts {
+                top: &luts[ty1 * row_len..(ty1 + 1) * row_len],
+                bottom: &luts[ty2 * row_len..(ty2 + 1) * row_len],
+                stride,
                 ya,
-                col_tiles,
-                col_weight,
                 lo,
                 scale,
-                bins,
-                out,
-            );
+            };
+            map::map_row(&luts, src.row(y), col_tile, col_weight, out);
         });
-}
-
-/// Maps one row through the four surrounding tile LUTs (`top`/`bottom` hold one tile row).
-/// The row runs in spans that share their tile pair, each mapped by [`map_span`] over four
-/// `bins`-long LUT slices.
-#[allow(clippy::too_many_arguments)]
-fn map_row(
-    row: &[f32],
-    top: &[f32],
-    bottom: &[f32],
-    ya: f32,
-    col_tiles: &[(u32, u32)],
-    col_weight: &[f32],
-    lo: f32,
-    scale: f32,
-    bins: usize,
-    out: &mut [f32],
-) {
-    let lut = |t: u32| t as usize * bins..(t as usize + 1) * bins;
-    let mut x = 0;
-    while x < row.len() {
-        let pair = col_tiles[x];
-        let mut end = x + 1;
-        while end < row.len() && col_tiles[end] == pair {
-            end += 1;
-        }
-        let (r1, r2) = (lut(pair.0), lut(pair.1));
-        let span = SpanLuts {
-            luts: [&top[r1.clone()], &top[r2.clone()], &bottom[r1], &bottom[r2]],
-            ya,
-            lo,
-            scale,
-        };
-        map_span(&span, &row[x..end], &col_weight[x..end], &mut out[x..end]);
-        x = end;
-    }
-}
-
-/// What one span of [`map_row`] maps through: the top-left, top-right, bottom-left and
-/// bottom-right tiles' mappings (all the same length), the vertical weight, and the
-/// value-to-bin transform `(v - lo) * scale`.
-struct SpanLuts<'a> {
-    luts: [&'a [f32]; 4],
-    ya: f32,
-    lo: f32,
-    scale: f32,
-}
-
-/// One span of [`map_row`] (`col_weight`: the horizontal weight per pixel). The AVX-512
-/// gathers ([`gather`]) do the whole 16-pixel blocks where the CPU has them, the scalar
-/// loop the rest; both give the same bits.
-fn map_span(m: &SpanLuts, row: &[f32], col_weight: &[f32], out: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    let done = gather::map_span(m, row, col_weight, out);
-    #[cfg(not(target_arch = "x86_64"))]
-    let done = 0;
-    map_span_scalar(m, &row[done..], &col_weight[done..], &mut out[done..]);
-}
-
-/// The scalar definition of [`map_span`].
-fn map_span_scalar(m: &SpanLuts, row: &[f32], col_weight: &[f32], out: &mut [f32]) {
-    let bins = m.luts[0].len();
-    let [tl, tr, bl, br] = m.luts.map(|l| &l[..bins]);
-    let maxb = (bins - 1) as f32;
-    let (lo, scale, ya) = (m.lo, m.scale, m.ya);
-    for ((o, &v), &xa) in out.iter_mut().zip(row).zip(col_weight) {
-        let b = (((v - lo) * scale).max(0.0).min(maxb) as usize).min(bins - 1);
-        let t = tl[b] + xa * (tr[b] - tl[b]);
-        let u = bl[b] + xa * (br[b] - bl[b]);
-        *o = t + ya * (u - t);
-    }
-}
-
-/// AVX-512 gathers for the LUT lookups: the four tile mappings are read 16 pixels at a
-/// time (the compiler does not gather them by itself; the scalar loop was ~60% of CLAHE).
-#[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code)]
-mod gather {
-    use super::SpanLuts;
-    use std::arch::x86_64::*;
-
-    /// Maps the whole 16-pixel blocks of the span where the CPU has AVX-512F (checked
-    /// once, cached by std); returns how many pixels it did (0 without AVX-512F).
-    pub fn map_span(m: &SpanLuts, row: &[f32], col_weight: &[f32], out: &mut [f32]) -> usize {
-        let bins = m.luts[0].len();
-        let n = row.len().min(col_weight.len()).min(out.len()) / 16 * 16;
-        if !is_x86_feature_detected!("avx512f")
-            || bins == 0
-            || bins > 1 << 24
-            || m.luts.iter().any(|l| l.len() != bins)
-        {
-            return 0;
-        }
-        // SAFETY: AVX-512F was detected above; see `blocks` for the memory.
-        unsafe { blocks(m, &row[..n], &col_weight[..n], &mut out[..n]) };
-        n
-    }
-
-    /// # Safety
-    /// The CPU must have AVX-512F. Every LUT has `bins` (<= 2^24) entries; the bin index
-    /// is clamped to `[0, bins - 1]` in float before truncation (exact below 2^24, NaN ->
-    /// 0 as in the scalar loop: `max` returns its second operand for NaN), so every
-    /// gathered address lies inside its LUT. Slices have a multiple of 16 elements.
-    #[target_feature(enable = "avx512f")]
-    unsafe fn blocks(m: &SpanLuts, row: &[f32], col_weight: &[f32], out: &mut [f32]) {
-        let luts = m.luts;
-        let maxb = _mm512_set1_ps((luts[0].len() - 1) as f32);
-        let (vlo, vscale, vya, zero) = (
-            _mm512_set1_ps(m.lo),
-            _mm512_set1_ps(m.scale),
-            _mm512_set1_ps(m.ya),
-            _mm512_setzero_ps(),
-        );
-        for ((v, xa), o) in row
-            .chunks_exact(16)
-            .zip(col_weight.chunks_exact(16))
-            .zip(out.chunks_exact_mut(16))
-        {
-            // SAFETY: 16-element chunks; indices within the LUTs (see above).
-            unsafe {
-                let v = _mm512_loadu_ps(v.as_ptr());
-                let xa = _mm512_loadu_ps(xa.as_ptr());
-                let f = _mm512_mul_ps(_mm512_sub_ps(v, vlo), vscale);
-                let f = _mm512_min_ps(_mm512_max_ps(f, zero), maxb);
-                let b = _mm512_cvttps_epi32(f);
-                let tl = _mm512_i32gather_ps::<4>(b, luts[0].as_ptr());
-                let tr = _mm512_i32gather_ps::<4>(b, luts[1].as_ptr());
-                let bl = _mm512_i32gather_ps::<4>(b, luts[2].as_ptr());
-                let br = _mm512_i32gather_ps::<4>(b, luts[3].as_ptr());
-                let t = _mm512_add_ps(tl, _mm512_mul_ps(xa, _mm512_sub_ps(tr, tl)));
-                let u = _mm512_add_ps(bl, _mm512_mul_ps(xa, _mm512_sub_ps(br, bl)));
-                let r = _mm512_add_ps(t, _mm512_mul_ps(vya, _mm512_sub_ps(u, t)));
-                _mm512_storeu_ps(o.as_mut_ptr(), r);
-            }
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::gaussian::tests::random_frame;
-
-    /// The gathering span mapper gives the scalar loop's bits, out-of-range and NaN
-    /// inputs included (it runs only where the CPU has AVX-512F; elsewhere this checks the
-    /// scalar path against itself).
-    #[test]
-    fn span_mapping_paths_agree() {
-        let bins = 4096;
-        let luts: Vec<Vec<f32>> = (0..4)
-            .map(|t| {
-                (0..bins)
-                    .map(|b| (b as f32 * (1.0 + t as f32 * 0.3)).sqrt())
-                    .collect()
-            })
-            .collect();
-        let span = SpanLuts {
-            luts: [&luts[0][..], &luts[1][..], &luts[2][..], &luts[3][..]],
-            ya: 0.3,
-            lo: 10.0,
-            scale: 1.1,
-        };
-        let n = 16 * 9 + 5;
-        let mut row: Vec<f32> = random_frame(n, 1, 9).data().to_vec();
-        row[3] = f32::NAN;
-        row[20] = -50.0;
-        row[40] = 1e9;
-        let weights: Vec<f32> = (0..n).map(|i| i as f32 / n as f32).collect();
-        let (mut a, mut b) = (vec![0f32; n], vec![0f32; n]);
-        map_span(&span, &row, &weights, &mut a);
-        map_span_scalar(&span, &row, &weights, &mut b);
-        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
-            assert_eq!(x.to_bits(), y.to_bits(), "pixel {i}: {x} vs {y}");
-        }
-    }
 
     /// Float64 CLAHE written for clarity: one tile mapping per pixel neighbourhood, no reuse.
     fn reference(
