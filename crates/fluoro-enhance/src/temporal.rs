@@ -7,6 +7,7 @@
 
 use crate::par::{par_chunks_with, zeroed};
 use fluoro_core::Frame;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Parameters of the recursive filter.
@@ -192,24 +193,35 @@ fn gate_sigma(
     let (w, h) = cur.size();
     scratch.clear();
     let step = ((w * h / 16_000) as f64).sqrt().max(1.0) as usize;
-    for y in (2..h.saturating_sub(2)).step_by(step) {
-        for x in (2..w.saturating_sub(2)).step_by(step) {
-            if mask.get(x - 2, y) == 0
-                || mask.get(x + 2, y) == 0
-                || mask.get(x, y - 2) == 0
-                || mask.get(x, y + 2) == 0
-            {
+    let (ny, nx) = (
+        h.saturating_sub(4).div_ceil(step),
+        w.saturating_sub(4).div_ceil(step),
+    );
+    if ny == 0 || nx == 0 {
+        return None;
+    }
+    // one sampled row per parallel item, NaN where the sample is too near the mask's edge
+    scratch.resize(ny * nx, f32::NAN);
+    scratch.par_chunks_mut(nx).enumerate().for_each(|(j, out)| {
+        let y = 2 + j * step;
+        let (m_up, m, m_down) = (mask.row(y - 2), mask.row(y), mask.row(y + 2));
+        let c = [cur.row(y - 1), cur.row(y), cur.row(y + 1)];
+        let p = [prev.row(y - 1), prev.row(y), prev.row(y + 1)];
+        for (i, o) in out.iter_mut().enumerate() {
+            let x = 2 + i * step;
+            if m[x - 2] == 0 || m[x + 2] == 0 || m_up[x] == 0 || m_down[x] == 0 {
                 continue;
             }
             let mut s = 0.0;
-            for yy in y - 1..=y + 1 {
+            for (cr, pr) in c.iter().zip(&p) {
                 for xx in x - 1..=x + 1 {
-                    s += cur.get(xx, yy) - prev.get(xx, yy);
+                    s += cr[xx] - pr[xx];
                 }
             }
-            scratch.push((s / 9.0).abs());
+            *o = (s / 9.0).abs();
         }
-    }
+    });
+    scratch.retain(|v| !v.is_nan());
     if scratch.len() < 16 {
         return None;
     }
