@@ -108,18 +108,15 @@ impl Components {
         for y in 0..h {
             let row = mask.row(y);
             let start = runs.len();
-            let mut x = 0;
+            let mut x = next_set(row, 0);
             while x < w {
-                if row[x] == 0 {
-                    x += 1;
-                    continue;
-                }
                 let x0 = x;
                 while x < w && row[x] != 0 {
                     x += 1;
                 }
                 parent.push(runs.len() as u32);
                 runs.push((y as u32, x0 as u32, x as u32));
+                x = next_set(row, x);
             }
             // join with the row above: runs [a0, a1) and [b0, b1) touch when a0 <= b1 and b0 <= a1
             let mut p = prev.start;
@@ -202,6 +199,22 @@ impl Components {
     pub fn iter(&self) -> impl Iterator<Item = Component<'_>> + '_ {
         (0..self.len()).map(|i| self.get(i))
     }
+}
+
+/// The first non-zero byte of `row` at or after `x` (`row.len()` if none). Binary maps are
+/// mostly zeros: eight bytes are skipped at a time.
+fn next_set(row: &[u8], mut x: usize) -> usize {
+    while x + 8 <= row.len() {
+        let chunk = u64::from_le_bytes(row[x..x + 8].try_into().expect("8 bytes"));
+        if chunk != 0 {
+            return x + (chunk.trailing_zeros() / 8) as usize;
+        }
+        x += 8;
+    }
+    while x < row.len() && row[x] == 0 {
+        x += 1;
+    }
+    x
 }
 
 #[cfg(test)]
