@@ -289,14 +289,18 @@ impl FrameLoop {
             let r = (mask.width().min(mask.height()) / 128).max(2);
             self.analysis_mask = fluoro_analysis::morphology::erode(mask, r);
         }
-        let analysis =
-            self.analyzer
-                .analyse(denoised, &self.analysis_mask, mm_per_px, self.params.plan);
+        // the display window (a serial percentile selection on the display output) is found
+        // while the analysis runs: it needs only the enhanced frame
+        let (analyzer, scratch, plan) = (&mut self.analyzer, &mut self.scratch, self.params.plan);
+        let analysis_mask = &self.analysis_mask;
+        let (analysis, window) = rayon::join(
+            || analyzer.analyse(denoised, analysis_mask, mm_per_px, plan),
+            || draw.then(|| Window::from_percentiles(output, mask, 0.5, 99.5, scratch)),
+        );
         let analyse_ms = t1.elapsed().as_secs_f64() * 1000.0;
         let t2 = Instant::now();
-        if draw {
+        if let Some(win) = window {
             let out = output;
-            let win = Window::from_percentiles(out, mask, 0.5, 99.5, &mut self.scratch);
             // smooth the window over time so brightness does not flicker
             let win = match self.window {
                 Some(w) => Window {
