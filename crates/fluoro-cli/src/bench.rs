@@ -160,6 +160,12 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             "throughput {:.1} frames/s",
             1000.0 / total.median_ms.max(1e-9)
         );
+        if !backend.starts_with("gpu") {
+            println!(
+                "(the display half of the chain, clahe and detail, runs beside analyse: \
+                 stage times overlap; total is the frame's wall time)"
+            );
+        }
         if !pipelined.is_null() {
             println!(
                 "next frame queued ahead (GPU overlaps the CPU's analysis): {:.2} ms/frame, {:.1} frames/s",

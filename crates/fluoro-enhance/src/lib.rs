@@ -142,17 +142,24 @@ impl Enhancer {
     /// Enhances one frame and returns the display output ([`Enhancer::output`]); the
     /// denoised intermediate is [`Enhancer::denoised`]. Both stay valid until the next call.
     pub fn process(&mut self, input: &Frame<f32>, mask: &Frame<u8>) -> &Frame<f32> {
+        self.denoise(input, mask);
+        self.display_stage().1.run(mask)
+    }
+
+    /// The noise-reduction half of [`Enhancer::process`] (normalisation, recursive and
+    /// spatial filters): [`Enhancer::denoised`] is this frame's, [`Enhancer::output`] still
+    /// the previous one's until [`Enhancer::display_stage`] runs. Analysis needs only this
+    /// half, so the display half can run beside it.
+    pub fn denoise(&mut self, input: &Frame<f32>, mask: &Frame<u8>) -> &Frame<f32> {
         let Self {
             params,
             bufs,
             denoised,
-            output,
             recursive,
             bilateral,
-            clahe,
-            detail,
             noise_scratch,
             times,
+            ..
         } = self;
         let t = Instant::now();
         normalize::normalize(input, mask, params.intensity, &mut bufs[0]);
@@ -178,26 +185,96 @@ impl Enhancer {
         }
         *denoised = cur;
         times.spatial_ms = ms(t);
+        self.get(cur)
+    }
+
+    /// The denoised frame of the last [`Enhancer::denoise`], and the display half of the
+    /// chain (CLAHE, detail) ready to run on it: the two borrow disjoint buffers, so the
+    /// frame can be analysed while its display output is made.
+    pub fn display_stage(&mut self) -> (&Frame<f32>, DisplayStage<'_>) {
+        let Self {
+            params,
+            bufs,
+            denoised,
+            output,
+            recursive,
+            clahe,
+            detail,
+            times,
+            ..
+        } = self;
+        let [b0, b1, b2] = bufs;
+        // the denoised frame, and the two other work buffers with their slots
+        let (src, free) = match *denoised {
+            Slot::Buf0 => (&*b0, [(Slot::Buf1, b1), (Slot::Buf2, b2)]),
+            Slot::Buf1 => (&*b1, [(Slot::Buf2, b2), (Slot::Buf0, b0)]),
+            Slot::Buf2 => (&*b2, [(Slot::Buf0, b0), (Slot::Buf1, b1)]),
+            Slot::History => (recursive.output(), [(Slot::Buf2, b2), (Slot::Buf0, b0)]),
+        };
+        let stage = DisplayStage {
+            params,
+            src,
+            free,
+            denoised: *denoised,
+            output,
+            clahe,
+            detail,
+            times,
+        };
+        (src, stage)
+    }
+}
+
+/// The display half of [`Enhancer::process`], from [`Enhancer::display_stage`].
+pub struct DisplayStage<'a> {
+    params: &'a EnhanceParams,
+    src: &'a Frame<f32>,
+    free: [(Slot, &'a mut Frame<f32>); 2],
+    denoised: Slot,
+    output: &'a mut Slot,
+    clahe: &'a mut clahe::ClaheScratch,
+    detail: &'a mut detail::DetailScratch,
+    times: &'a mut StageTimes,
+}
+
+impl<'a> DisplayStage<'a> {
+    /// CLAHE and detail enhancement of the denoised frame; returns the display output
+    /// (also [`Enhancer::output`] from now on).
+    pub fn run(self, mask: &Frame<u8>) -> &'a Frame<f32> {
+        let Self {
+            params,
+            src,
+            free,
+            denoised,
+            output,
+            clahe,
+            detail,
+            times,
+        } = self;
+        let [(slot_a, a), (slot_b, b)] = free;
         let t = Instant::now();
         if let Some(p) = params.clahe {
-            let (src, dst) = split(bufs, recursive, cur, 2);
-            clahe::clahe(src, mask, params.range, &p, clahe, dst);
-            cur = Slot::Buf2;
+            clahe::clahe(src, mask, params.range, &p, clahe, a);
         }
         times.clahe_ms = ms(t);
         let t = Instant::now();
-        if let Some(p) = params.detail {
-            let free = [0usize, 1, 2]
-                .into_iter()
-                .find(|&i| slot_index(cur) != Some(i) && slot_index(*denoised) != Some(i))
-                .expect("a free buffer");
-            let (src, dst) = split(bufs, recursive, cur, free);
-            detail::enhance_detail(src, &p, detail, dst);
-            cur = [Slot::Buf0, Slot::Buf1, Slot::Buf2][free];
-        }
-        *output = cur;
+        // CLAHE's result (if any) is in `a`; detail writes the buffer that holds neither
+        // it nor the denoised frame
+        let (out, out_slot): (&'a Frame<f32>, Slot) = match (params.clahe, params.detail) {
+            (Some(_), Some(p)) => {
+                detail::enhance_detail(a, &p, detail, b);
+                (b, slot_b)
+            }
+            (Some(_), None) => (a, slot_a),
+            (None, Some(p)) => {
+                detail::enhance_detail(src, &p, detail, a);
+                (a, slot_a)
+            }
+            (None, None) => (src, denoised),
+        };
         times.detail_ms = ms(t);
-        self.get(cur)
+        *output = out_slot;
+        out
     }
 }
 
@@ -238,6 +315,65 @@ fn ms(t: Instant) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every combination of stages switched off: the chain's denoised frame and output are
+    /// the stage functions composed by hand (so the buffers it picks never overlap), over
+    /// three frames (the recursive filter's history in play).
+    #[test]
+    fn chain_equals_its_stages_composed_for_every_switch_setting() {
+        let mask = Frame::from_fn(48, 40, |x, y| u8::from(x + y > 6));
+        let frames: Vec<Frame<f32>> = (0..3)
+            .map(|n| {
+                Frame::from_fn(48, 40, |x, y| {
+                    1500.0 + ((x * 13 + y * 7 + n * 5) % 50) as f32
+                })
+            })
+            .collect();
+        for bits in 0..16u32 {
+            let on = |k: u32| bits & (1 << k) != 0;
+            let d = EnhanceParams::default();
+            let params = EnhanceParams {
+                temporal: d.temporal.filter(|_| on(0)),
+                spatial: d.spatial.filter(|_| on(1)),
+                clahe: d.clahe.filter(|_| on(2)),
+                detail: d.detail.filter(|_| on(3)),
+                ..d
+            };
+            let mut e = Enhancer::new(params.clone());
+            let mut rf = temporal::RecursiveFilter::default();
+            for f in &frames {
+                let out = e.process(f, &mask).clone();
+                let mut x = Frame::new(0, 0);
+                normalize::normalize(f, &mask, params.intensity, &mut x);
+                if let Some(p) = params.temporal {
+                    let sigma = temporal::estimate_noise_sigma(&x, &mask, &mut Vec::new());
+                    x = rf.filter(&x, &mask, sigma, &p).clone();
+                }
+                if let Some(p) = params.spatial {
+                    let mut y = Frame::new(0, 0);
+                    bilateral::bilateral(&x, &p, &mut Default::default(), &mut y);
+                    x = y;
+                }
+                assert_eq!(
+                    e.denoised().data(),
+                    x.data(),
+                    "denoised, switches {bits:04b}"
+                );
+                if let Some(p) = params.clahe {
+                    let mut y = Frame::new(0, 0);
+                    clahe::clahe(&x, &mask, params.range, &p, &mut Default::default(), &mut y);
+                    x = y;
+                }
+                if let Some(p) = params.detail {
+                    let mut y = Frame::new(0, 0);
+                    detail::enhance_detail(&x, &p, &mut Default::default(), &mut y);
+                    x = y;
+                }
+                assert_eq!(out.data(), x.data(), "output, switches {bits:04b}");
+                assert_eq!(e.output().data(), x.data());
+            }
+        }
+    }
 
     #[test]
     fn chain_runs_and_keeps_the_size() {
