@@ -70,8 +70,10 @@ def main():
     fm = ours["total"]["median_ms"]
     print(f"{a.size}x{a.size}, {a.frames} frames, {a.threads} threads (OpenCV {cv2.__version__})")
     print(f"  OpenCV classical chain: median {om:.2f} ms, p95 {np.percentile(ocv, 95):.2f} ms")
-    print(f"  fluoro (enhance+analyse+overlay): median {fm:.2f} ms, p95 {ours['total']['p95_ms']:.2f} ms "
-          f"[enhance {ours['stages']['enhance']['median_ms']:.2f}, analyse {ours['stages']['analyse']['median_ms']:.2f}, "
+    # on the CPU the display half of the chain runs beside the analysis: the stage times
+    # overlap and the total is the frame's wall time
+    print(f"  fluoro (enhance+analyse+overlay, wall time): median {fm:.2f} ms, p95 {ours['total']['p95_ms']:.2f} ms "
+          f"[stage times, overlapping: enhance {ours['stages']['enhance']['median_ms']:.2f}, analyse {ours['stages']['analyse']['median_ms']:.2f}, "
           f"overlay {ours['stages']['overlay']['median_ms']:.2f}]")
     print(f"  ratio OpenCV / fluoro: {om / fm:.2f} (goal >= 3)")
     return 0
