@@ -183,8 +183,9 @@ impl InstrumentDetector {
             .par_chunks_mut(w)
             .enumerate()
             .for_each(|(y, b)| {
+                // `&` rather than `&&`: no branch, so the loop vectorises
                 for ((b, &r), &m) in b.iter_mut().zip(resp.row(y)).zip(mask.row(y)) {
-                    *b = u8::from(m != 0 && r > grow);
+                    *b = u8::from(m != 0) & u8::from(r > grow);
                 }
             });
         let min_len = p.min_length_frac as f64 * size;
