@@ -14,7 +14,7 @@
 //!    ([`crate::corner`]), since smoothing rounds the corner and the extreme point slides
 //!    along a face that lies across the search direction: the two VILL points; a point on
 //!    the disc's rim is where the disc cut the lamina, so that disc gives no line and the
-//!    next one ahead is tried, and so does a pair closer than 6 mm or further apart than
+//!    next one ahead is tried, and so does a pair closer than 9 mm or further apart than
 //!    30 mm, which cannot be two laminae bounding one window, and a pair whose corners do
 //!    not lie either side of the instrument's axis, outside the shaft, which is not the
 //!    window the instrument heads into;
@@ -56,7 +56,8 @@ pub struct VillParams {
     pub face_fit_mm: f64,
     /// Shortest plausible VILL, mm: a corner pair closer than this is not two laminae
     /// bounding a window (windows are 9-18 mm high, interlaminar distances 12-18.5 mm;
-    /// `DOMAIN.md`), so the disc gives no line.
+    /// `DOMAIN.md`; the C-arm's rotation about the cranio-caudal axis does not shorten
+    /// them, magnification only lengthens them), so the disc gives no line.
     pub min_len_mm: f64,
     /// Longest plausible VILL, mm (same sources, with room for oblique views).
     pub max_len_mm: f64,
@@ -73,7 +74,7 @@ impl Default for VillParams {
             core_frac: 0.5,
             rim_mm: 2.0,
             face_fit_mm: 2.5,
-            min_len_mm: 6.0,
+            min_len_mm: 9.0,
             max_len_mm: 30.0,
         }
     }

@@ -240,16 +240,18 @@ pub fn studies(quick: bool) -> Vec<(String, SynthConfig)> {
 
 /// Studies that once gave missed stops, with the seed each was found at: CLO 35 deg at
 /// 384 px, where the laminae are faint. Seed 3005: a 2 mm line found 40 mm ahead of a tip
-/// already past the VILL (now: a VILL is 6-30 mm long). Seed 10005: a lamina corner found
-/// on the instrument's axis just ahead of the tip (now: the axis must pass between the
-/// corners, outside the shaft).
+/// already past the VILL (then: a VILL is at least 6 mm long). Seed 10005: a lamina corner
+/// found on the instrument's axis just ahead of the tip (now: the axis must pass between
+/// the corners, outside the shaft). Seed 21005: a 6.6 mm corner pair 5-7 mm beyond the
+/// true VILL, found when the shaft reached the contrast (now: a VILL is 9-30 mm long, 9 mm
+/// being the smallest window height in `DOMAIN.md`).
 pub fn regressions() -> Vec<(String, SynthConfig)> {
     let s05 = studies(false)
         .into_iter()
         .find(|(n, _)| n.starts_with("s05-"))
         .expect("the suite has s05")
         .1;
-    [3005u64, 10005]
+    [3005u64, 10005, 21005]
         .into_iter()
         .map(|seed| {
             (
