@@ -51,7 +51,7 @@ pub const MAX_BINS: usize = 1 << 22;
 
 /// One tile's histogram buffers (per parallel band, kept across frames).
 #[derive(Debug, Default)]
-pub struct TileScratch {
+struct TileScratch {
     /// Two interleaved count arrays of `bins + 1` (the last: pixels outside the mask).
     counts: Vec<u32>,
     /// Bin index of each pixel of the current tile row.

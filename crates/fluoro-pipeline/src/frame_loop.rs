@@ -44,6 +44,13 @@ fn ms_since(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
 
+/// `f()` and the milliseconds it took.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
+    let t = Instant::now();
+    let v = f();
+    (v, ms_since(t))
+}
+
 /// Which compute backend runs the enhancement chain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -296,37 +303,22 @@ impl FrameLoop {
         let (analyzer, scratch, plan) = (&mut self.analyzer, &mut self.scratch, self.params.plan);
         let analysis_mask = &self.analysis_mask;
         let mut analyse = |denoised: &Frame<f32>| {
-            let t = Instant::now();
-            let a = analyzer.analyse(denoised, analysis_mask, mm_per_px, plan);
-            (a, ms_since(t))
+            timed(|| analyzer.analyse(denoised, analysis_mask, mm_per_px, plan))
         };
+        let mut window_of =
+            |out: &Frame<f32>| Window::from_percentiles(out, mask, 0.5, 99.5, scratch);
         let ((analysis, analyse_ms), (window, display_ms)) = match &mut self.enhancer {
             Chain::Cpu(e) => {
                 let (denoised, display) = e.display_stage();
                 rayon::join(
                     || analyse(denoised),
-                    || {
-                        let t = Instant::now();
-                        let win = draw.then(|| {
-                            let out = display.run(mask);
-                            Window::from_percentiles(out, mask, 0.5, 99.5, scratch)
-                        });
-                        (win, ms_since(t))
-                    },
+                    || timed(|| draw.then(|| window_of(display.run(mask)))),
                 )
             }
-            Chain::Gpu(g) => {
-                let (denoised, output) = (g.denoised(), g.output());
-                rayon::join(
-                    || analyse(denoised),
-                    || {
-                        let t = Instant::now();
-                        let win = draw
-                            .then(|| Window::from_percentiles(output, mask, 0.5, 99.5, scratch));
-                        (win, ms_since(t))
-                    },
-                )
-            }
+            Chain::Gpu(g) => rayon::join(
+                || analyse(g.denoised()),
+                || timed(|| draw.then(|| window_of(g.output()))),
+            ),
         };
         let output = match &self.enhancer {
             Chain::Cpu(e) => e.output(),
