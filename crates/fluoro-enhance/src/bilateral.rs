@@ -5,8 +5,8 @@
 //! vectorisable exponential for the range weight.
 
 use crate::border::reflect101;
-use crate::fastmath::exp_neg;
-use crate::par::{par_chunks_with, zeroed};
+use crate::fastmath::exp2_neg;
+use crate::par::par_chunks_with;
 use fluoro_core::Frame;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -41,11 +41,10 @@ pub struct BilateralScratch {
     call: u64,
 }
 
-/// One band's buffers: output accumulators and a ring of pair-weight rows.
+/// One band's buffers: a ring of pair-weight rows and where a row's streams start.
 #[derive(Debug, Default)]
 struct BandScratch {
-    num: Vec<f32>,
-    den: Vec<f32>,
+    offsets: Vec<[usize; 4]>,
     /// Pair weights of the last `r + 1` padded rows: `ring[(py % (r + 1)) * n * pw + k * pw + px]`
     /// is the weight between padded `(px, py)` and its neighbour at half-window offset `k`.
     ring: Vec<f32>,
@@ -84,7 +83,8 @@ pub fn bilateral(
             }
         });
     let inv_2s2 = 1.0 / (2.0 * p.sigma_space * p.sigma_space);
-    let range_c = 1.0 / (2.0 * p.sigma_range * p.sigma_range);
+    // the range weight's exponent in base 2: exp(-d^2 / 2s^2) = 2^(d^2 range_c)
+    let range_c = -std::f32::consts::LOG2_E / (2.0 * p.sigma_range * p.sigma_range);
     scratch.call += 1;
     let BilateralScratch {
         padded,
@@ -136,14 +136,14 @@ pub fn bilateral(
                 );
             }
             band.newest = Some((call, y + r));
-            let (num, den) = (zeroed(&mut band.num, w), zeroed(&mut band.den, w));
-            accumulate_row(padded, pw, r, y, half, &band.ring, num, den, out);
+            stream_offsets(pw, r, y, half, &mut band.offsets);
+            accumulate_row(padded, &band.ring, (y + r) * pw + r, &band.offsets, out);
         },
     );
 }
 
 /// Pair weights of padded row `py` with its neighbours at every half-window offset:
-/// `out[k * pw + px] = ws_k * exp(-(I(px, py) - I(px + dx_k - r, py + dy_k))^2 c)`.
+/// `out[k * pw + px] = ws_k * 2^((I(px, py) - I(px + dx_k - r, py + dy_k))^2 range_c)`.
 #[multiversion::multiversion(targets(
     "x86_64+avx512f+avx512bw+avx512vl+avx2+fma",
     "x86_64+avx2+fma"
@@ -166,60 +166,92 @@ fn pair_weights_row(
         let nb = &nrow[lo + dx - r..hi + dx - r];
         for ((wv, &c), &v) in o[lo..hi].iter_mut().zip(&row[lo..hi]).zip(nb) {
             let d = v - c;
-            *wv = ws * exp_neg(-d * d * range_c);
+            *wv = ws * exp2_neg(d * d * range_c);
         }
     }
 }
 
+/// Output pixels per block of [`accumulate_row`]: its sums stay in registers (four
+/// 512-bit vectors each) across all of the window's offsets.
+const BLOCK: usize = 64;
+
+/// Where [`accumulate_row`] reads each half-window offset's four streams for one row:
+/// forward weights (ring), forward neighbours (padded), backward weights (ring),
+/// backward neighbours (padded), each the start of a `w`-long run.
+fn stream_offsets(
+    pw: usize,
+    r: usize,
+    y: usize,
+    half: &[(usize, usize, f32)],
+    out: &mut Vec<[usize; 4]>,
+) {
+    let n = half.len();
+    let py = y + r;
+    let ring_row = |row: usize, k: usize| (row % (r + 1)) * n * pw + k * pw;
+    out.clear();
+    out.extend(half.iter().enumerate().map(|(k, &(dy, dx, _))| {
+        [
+            // forward: weights at (x + r, py), neighbour at (x + dx, py + dy) in padded columns
+            ring_row(py, k) + r,
+            (py + dy) * pw + dx,
+            // backward: the pair starts at (x + 2r - dx, py - dy) and ends at this pixel
+            ring_row(py - dy, k) + 2 * r - dx,
+            (py - dy) * pw + 2 * r - dx,
+        ]
+    }));
+}
+
+/// The `N` values of `s` from `at`.
+#[inline(always)]
+fn run<const N: usize>(s: &[f32], at: usize) -> &[f32; N] {
+    s[at..at + N].try_into().expect("a run of N values")
+}
+
 /// One output row from the pair weights: for every half-window offset `o`, the forward pair
 /// `(p, p + o)` (weights of this row) and the backward pair `(p - o, p)` (weights of the row
-/// `dy` above, column `dx` to the left), then the normalisation.
-#[allow(clippy::too_many_arguments)]
+/// `dy` above, column `dx` to the left), then the normalisation. Pixels go in blocks of
+/// [`BLOCK`] with the offsets inside, so the sums never leave registers.
 #[multiversion::multiversion(targets(
     "x86_64+avx512f+avx512bw+avx512vl+avx2+fma",
     "x86_64+avx2+fma"
 ))]
 fn accumulate_row(
     padded: &[f32],
-    pw: usize,
-    r: usize,
-    y: usize,
-    half: &[(usize, usize, f32)],
     ring: &[f32],
-    num: &mut [f32],
-    den: &mut [f32],
+    centre: usize,
+    offsets: &[[usize; 4]],
     out: &mut [f32],
 ) {
     let w = out.len();
-    let n = half.len();
-    let py = y + r;
-    let centre = &padded[py * pw + r..py * pw + r + w];
-    num.copy_from_slice(centre);
-    den.fill(1.0);
-    let ring_row = |row: usize, k: usize| {
-        let s = (row % (r + 1)) * n * pw + k * pw;
-        &ring[s..s + pw]
-    };
-    for (k, &(dy, dx, _)) in half.iter().enumerate() {
-        // forward: weights at (x + r, py), neighbour at (x + dx, py + dy) in padded columns
-        let wf = &ring_row(py, k)[r..r + w];
-        let vf = &padded[(py + dy) * pw + dx..(py + dy) * pw + dx + w];
-        // backward: the pair starts at (x + 2r - dx, py - dy) and ends at this pixel
-        let wb = &ring_row(py - dy, k)[2 * r - dx..2 * r - dx + w];
-        let vb = &padded[(py - dy) * pw + 2 * r - dx..(py - dy) * pw + 2 * r - dx + w];
-        for ((((nm, dn), (&a, &va)), &b), &vb) in num
-            .iter_mut()
-            .zip(den.iter_mut())
-            .zip(wf.iter().zip(vf))
-            .zip(wb)
-            .zip(vb)
-        {
-            *nm += a * va + b * vb;
-            *dn += a + b;
+    let full = w - w % BLOCK;
+    for x0 in (0..full).step_by(BLOCK) {
+        let (mut num, mut den) = (*run::<BLOCK>(padded, centre + x0), [1.0f32; BLOCK]);
+        for o in offsets {
+            let (a, va) = (
+                run::<BLOCK>(ring, o[0] + x0),
+                run::<BLOCK>(padded, o[1] + x0),
+            );
+            let (b, vb) = (
+                run::<BLOCK>(ring, o[2] + x0),
+                run::<BLOCK>(padded, o[3] + x0),
+            );
+            for i in 0..BLOCK {
+                num[i] += a[i] * va[i] + b[i] * vb[i];
+                den[i] += a[i] + b[i];
+            }
+        }
+        for (o, (n, d)) in out[x0..x0 + BLOCK].iter_mut().zip(num.iter().zip(&den)) {
+            *o = n / d;
         }
     }
-    for ((o, n), d) in out.iter_mut().zip(num.iter()).zip(den.iter()) {
-        *o = n / d;
+    for (x, o) in out.iter_mut().enumerate().skip(full) {
+        let (mut num, mut den) = (padded[centre + x], 1.0f32);
+        for of in offsets {
+            let (a, b) = (ring[of[0] + x], ring[of[2] + x]);
+            num += a * padded[of[1] + x] + b * padded[of[3] + x];
+            den += a + b;
+        }
+        *o = num / den;
     }
 }
 
