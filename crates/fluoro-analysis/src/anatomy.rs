@@ -317,7 +317,10 @@ impl Mlp {
 }
 
 /// Cells per block of [`Mlp::forward_many`].
-const BLOCK: usize = 4;
+const BLOCK: usize = 8;
+
+/// Vectors [`dense_block`] runs through the hidden width together.
+const GROUP: usize = 4;
 
 /// [`dense`] for several vectors (`x`: vectors of `inp`, `acc`: vectors of `out`, both
 /// concatenated), with the outputs in registers while the inputs stream (64 at once for
@@ -328,6 +331,13 @@ const BLOCK: usize = 4;
 ))]
 fn dense_block(w: &[f32], inp: usize, out: usize, x: &[f32], acc: &mut [f32], relu: bool) {
     const L: usize = 16;
+    // the hidden width and the class layer, GROUP vectors at once; the rest one by one
+    let done = match out {
+        64 => dense_group::<64>(w, inp, x, acc, relu),
+        N_CLASSES => dense_group::<N_CLASSES>(w, inp, x, acc, relu),
+        _ => 0,
+    };
+    let (x, acc) = (&x[done * inp..], &mut acc[done * out..]);
     for (xv, av) in x.chunks_exact(inp).zip(acc.chunks_exact_mut(out)) {
         let mut oc = 0;
         if out == 4 * L {
@@ -383,6 +393,47 @@ fn dense_block(w: &[f32], inp: usize, out: usize, x: &[f32], acc: &mut [f32], re
             av.iter_mut().for_each(|v| *v = v.max(0.0));
         }
     }
+}
+
+/// [`dense_block`] for a layer of exactly `O` outputs, [`GROUP`] vectors at a time: the
+/// `GROUP` sets of sums are independent chains, which hides the add latency (one vector's
+/// four class sums were one 4-lane chain, 64 adds deep), and each weight load serves
+/// every vector. Each sum runs in the same order as for one vector. Returns how many
+/// vectors it did (whole groups only).
+#[inline(always)]
+fn dense_group<const O: usize>(
+    w: &[f32],
+    inp: usize,
+    x: &[f32],
+    acc: &mut [f32],
+    relu: bool,
+) -> usize {
+    let whole = (x.len() / inp).min(acc.len() / O) / GROUP * GROUP;
+    let groups = x[..whole * inp]
+        .chunks_exact(GROUP * inp)
+        .zip(acc[..whole * O].chunks_exact_mut(GROUP * O));
+    for (xv, av) in groups {
+        let mut r = [[0f32; O]; GROUP];
+        for (rv, a) in r.iter_mut().zip(av.chunks_exact(O)) {
+            rv.copy_from_slice(a);
+        }
+        for (i, wv) in w.chunks_exact(O).take(inp).enumerate() {
+            let wv: &[f32; O] = wv.try_into().expect("O weights");
+            for (g, rv) in r.iter_mut().enumerate() {
+                let xi = xv[g * inp + i];
+                for (a, &wl) in rv.iter_mut().zip(wv) {
+                    *a += wl * xi;
+                }
+            }
+        }
+        for (rv, a) in r.iter().zip(av.chunks_exact_mut(O)) {
+            a.copy_from_slice(rv);
+            if relu {
+                a.iter_mut().for_each(|v| *v = v.max(0.0));
+            }
+        }
+    }
+    whole
 }
 
 /// `acc += W x` with `W` input-major (`w[i * out + o]`), then ReLU when asked. Compiled for
