@@ -538,6 +538,21 @@ pub fn cell_table(len: usize, k: usize, cells: usize, out: &mut Vec<(u32, u32, f
     }));
 }
 
+/// The runs `(start, end)` of consecutive positions that map to the same two cells in a
+/// [`cell_table`], so a row of labels can be filled a run at a time without comparing
+/// every pixel's cells.
+pub fn cell_runs(table: &[(u32, u32, f32)], out: &mut Vec<(u32, u32)>) {
+    out.clear();
+    let mut start = 0;
+    for p in 1..=table.len() {
+        let key = |i: usize| (table[i].0, table[i].1);
+        if p == table.len() || key(p) != key(start) {
+            out.push((start as u32, p as u32));
+            start = p;
+        }
+    }
+}
+
 /// The class (0 background, 1 lamina, 2 ligamentum flavum, 3 contrast) at a full-resolution
 /// pixel whose column and row map to cells `cx` and `cy` (from [`cell_table`]): where the
 /// four surrounding cells agree, their class; otherwise the arg-max of the bilinearly

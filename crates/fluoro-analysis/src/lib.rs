@@ -85,6 +85,8 @@ pub struct Analyzer {
     anatomy_cols: Vec<(u32, u32, f32)>,
     frames_seen: u64,
     anatomy_rows: Vec<(u32, u32, f32)>,
+    /// Runs of columns between the same two cells (`anatomy::cell_runs`).
+    anatomy_runs: Vec<(u32, u32)>,
     anatomy_scratch: anatomy::ScoreScratch,
     params: AnalysisParams,
     detector: instrument::InstrumentDetector,
@@ -258,6 +260,7 @@ impl Analyzer {
                     let (gw, gh, k) = self.anatomy.grid();
                     anatomy::cell_table(f.width(), k, gw, &mut self.anatomy_cols);
                     anatomy::cell_table(f.height(), k, gh, &mut self.anatomy_rows);
+                    anatomy::cell_runs(&self.anatomy_cols, &mut self.anatomy_runs);
                 }
             }
         }
@@ -279,6 +282,7 @@ impl Analyzer {
                     classes: &self.anatomy_classes,
                     cols: &self.anatomy_cols,
                     rows: &self.anatomy_rows,
+                    runs: &self.anatomy_runs,
                 }),
                 response: self.detector.response(),
                 range,

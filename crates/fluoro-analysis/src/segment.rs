@@ -26,6 +26,8 @@ pub struct Anatomy<'a> {
     pub cols: &'a [(u32, u32, f32)],
     /// See `cols`.
     pub rows: &'a [(u32, u32, f32)],
+    /// Runs of columns between the same two cells (`anatomy::cell_runs` of `cols`).
+    pub runs: &'a [(u32, u32)],
 }
 
 /// Inputs the segmentation needs besides the frame.
@@ -166,13 +168,12 @@ pub fn segment(input: &SegmentInput, out: &mut Frame<u8>) {
 fn anatomy_row(an: &Anatomy, y: usize, row: &mut [u8]) {
     let ry = an.rows[y];
     let (y0, y1) = (ry.0 as usize, ry.1 as usize);
-    let mut x = 0;
-    while x < row.len() {
-        let (c0, c1, _) = an.cols[x];
-        let mut end = x + 1;
-        while end < row.len() && an.cols[end].0 == c0 && an.cols[end].1 == c1 {
-            end += 1;
+    for &(x, end) in an.runs {
+        let (x, end) = (x as usize, (end as usize).min(row.len()));
+        if x >= end {
+            break;
         }
+        let (c0, c1, _) = an.cols[x];
         let (x0, x1) = (c0 as usize, c1 as usize);
         let c = an.classes[y0 * an.gw + x0];
         if c == an.classes[y0 * an.gw + x1]
@@ -186,7 +187,6 @@ fn anatomy_row(an: &Anatomy, y: usize, row: &mut [u8]) {
                     ANATOMY_LABELS[crate::anatomy::class_at(an.scores, an.classes, an.gw, col, ry)];
             }
         }
-        x = end;
     }
 }
 
@@ -229,7 +229,7 @@ fn rule_row(input: &SegmentInput, v: &VillFrame, y: usize, row: &mut [u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::anatomy::{N_CLASSES as N, cell_classes, cell_table, class_at};
+    use crate::anatomy::{N_CLASSES as N, cell_classes, cell_runs, cell_table, class_at};
 
     /// The run-filled anatomy labels and the clipped instrument scan give exactly the
     /// labels of the plain per-pixel definition.
@@ -250,6 +250,8 @@ mod tests {
         let (mut cols, mut rows) = (Vec::new(), Vec::new());
         cell_table(w, k, gw, &mut cols);
         cell_table(h, k, gh, &mut rows);
+        let mut runs = Vec::new();
+        cell_runs(&cols, &mut runs);
         let mask = Frame::from_fn(w, h, |x, y| u8::from((x + 2 * y) % 23 != 0 && x > 3));
         let response = Frame::filled(w, h, 0.0f32);
         let tool = Detection {
@@ -274,6 +276,7 @@ mod tests {
                 classes: &classes,
                 cols: &cols,
                 rows: &rows,
+                runs: &runs,
             }),
         };
         let mut out = Frame::filled(1, 1, 0u8);
