@@ -5,6 +5,7 @@
 //! interpolation between the four nearest tile mappings. Pixels outside the shutter mask
 //! never enter a histogram.
 
+use crate::fastmath::small_int_bits;
 use crate::par::{par_chunks_with, zeroed};
 use fluoro_core::Frame;
 use rayon::prelude::*;
@@ -161,14 +162,11 @@ fn tile_mapping(
     "x86_64+avx2+fma"
 ))]
 fn bin_row(row: &[f32], mask: &[u8], lo: f32, scale: f32, bins: usize, idx: &mut [u32]) {
-    // a float integer below 2^23 plus 2^23 has the integer in its mantissa bits: an exact
-    // conversion that vectorises (the saturating `as` casts do not)
-    const MAGIC: f32 = 8_388_608.0;
     let maxb = (bins - 1) as f32;
     let outside = bins as u32;
     for ((o, &v), &m) in idx.iter_mut().zip(row).zip(mask) {
-        let b = ((v - lo) * scale).max(0.0).min(maxb).floor();
-        let b = (b + MAGIC).to_bits() - MAGIC.to_bits();
+        // bins are below 2^22 (MAX_BINS): an exact conversion that vectorises
+        let b = small_int_bits(((v - lo) * scale).max(0.0).min(maxb).floor());
         *o = if m != 0 { b } else { outside };
     }
 }

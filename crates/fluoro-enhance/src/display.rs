@@ -1,5 +1,6 @@
 //! Display mapping to 8 bits with window/level.
 
+use crate::fastmath::small_int_bits;
 use fluoro_core::Frame;
 use rayon::prelude::*;
 
@@ -71,11 +72,9 @@ pub fn to_u8(src: &Frame<f32>, mask: &Frame<u8>, window: Window, dst: &mut Frame
 ))]
 fn window_row(src: &[f32], mask: &[u8], lo: f32, k: f32, out: &mut [u8]) {
     for ((o, &v), &m) in out.iter_mut().zip(src).zip(mask) {
-        // truncation to u8 through the mantissa: adding 2^23 to an integer-valued float
-        // below 2^23 leaves the integer in the low bits (exact; NaN gives 0, as `as u8`
-        // would). The saturating `as u8` cast compiled to one scalar conversion per pixel
-        let t = ((v - lo) * k + 0.5).clamp(0.0, 255.0).trunc();
-        let g = (t + 8_388_608.0).to_bits() as u8;
+        // truncation through the mantissa (NaN gives 0, as `as u8` would); the saturating
+        // `as u8` cast compiled to one scalar conversion per pixel
+        let g = small_int_bits(((v - lo) * k + 0.5).clamp(0.0, 255.0).trunc()) as u8;
         *o = g & 0u8.wrapping_sub(u8::from(m != 0));
     }
 }

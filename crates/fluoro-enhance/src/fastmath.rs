@@ -1,5 +1,14 @@
 //! Branch-free math the compiler can vectorise.
 
+/// `t` as an integer, for an integer-valued `t` in `[0, 2^23)`: `t + 2^23` has the integer
+/// in its mantissa bits, so this is exact and vectorises, where the saturating `as` casts
+/// compile to one scalar conversion per value. (NaN gives a value whose low byte is 0.)
+#[inline(always)]
+pub fn small_int_bits(t: f32) -> u32 {
+    const MAGIC: f32 = 8_388_608.0; // 2^23
+    (t + MAGIC).to_bits().wrapping_sub(MAGIC.to_bits())
+}
+
 /// `exp(x)` for `x <= 0` (clamped below at -87), relative error < 2e-5 (limited by rounding
 /// `x log2 e` in f32): [`exp2_neg`] of `x log2 e`.
 #[inline(always)]
