@@ -11,6 +11,19 @@ pub struct Plan {
     pub target: [f64; 2],
 }
 
+impl Plan {
+    /// The plan read from the landmarks: from `entry` (where the instrument enters the
+    /// visible field: the skin entry is set before the oblique view and cannot move) to the
+    /// middle of the VILL of the window it heads into, the point of that line with the most
+    /// clearance from both laminae. `None` when the two coincide.
+    pub fn from_landmarks(vill: [[f64; 2]; 2], entry: [f64; 2]) -> Option<Plan> {
+        let [p0, p1] = vill;
+        let target = [(p0[0] + p1[0]) / 2.0, (p0[1] + p1[1]) / 2.0];
+        let len = (target[0] - entry[0]).hypot(target[1] - entry[1]);
+        (len > 1e-6).then_some(Plan { entry, target })
+    }
+}
+
 /// Computes the guidance record. `tool` is `(tip, rear)` when detected.
 pub fn guidance(
     tool: Option<([f64; 2], [f64; 2])>,
@@ -75,5 +88,25 @@ mod tests {
         let none = guidance(None, None, None, Some(0.5), 3.0);
         assert_eq!(none.state, SafetyState::Unknown);
         assert!(none.angle_to_plan_deg.is_none());
+    }
+
+    /// The landmark plan runs from the instrument's entry to the VILL's middle.
+    #[test]
+    fn plan_from_landmarks_aims_at_the_window_middle() {
+        let vill = [[120.0, 80.0], [130.0, 120.0]];
+        let p = Plan::from_landmarks(vill, [10.0, 150.0]).expect("a plan");
+        assert_eq!(p.entry, [10.0, 150.0]);
+        assert_eq!(p.target, [125.0, 100.0]);
+        // an instrument on that line is on the plan
+        let g = guidance(
+            Some(([67.5, 125.0], [10.0, 150.0])),
+            Some(vill),
+            Some(p),
+            Some(0.5),
+            3.0,
+        );
+        assert!(g.angle_to_plan_deg.unwrap() < 1e-9);
+        assert!(g.offset_to_plan_mm.unwrap() < 1e-9);
+        assert!(Plan::from_landmarks(vill, [125.0, 100.0]).is_none());
     }
 }

@@ -35,6 +35,11 @@ pub struct AnalysisParams {
     /// in between the label map reuses the last scores with the current instrument.
     #[serde(default = "one")]
     pub anatomy_every: usize,
+    /// Without a given plan, plan from the landmarks ([`Plan::from_landmarks`]: from where
+    /// the instrument enters the field to the middle of the VILL); the plan follows the
+    /// VILL until the line is locked, then stays fixed for the study.
+    #[serde(default)]
+    pub plan_from_landmarks: bool,
 }
 
 fn one() -> usize {
@@ -49,6 +54,7 @@ impl Default for AnalysisParams {
             instrument: Default::default(),
             vill: Default::default(),
             anatomy_every: 1,
+            plan_from_landmarks: false,
         }
     }
 }
@@ -62,6 +68,9 @@ pub struct Analysis {
     pub vill: Option<VillRecord>,
     /// Guidance.
     pub guidance: GuidanceRecord,
+    /// The plan the guidance was measured against: the one given, or the landmark plan
+    /// ([`AnalysisParams::plan_from_landmarks`]) once there is one.
+    pub plan: Option<Plan>,
 }
 
 /// Milliseconds spent in each part of the last [`Analyzer::analyse`] call.
@@ -96,6 +105,8 @@ pub struct Analyzer {
     scratch: Vec<f32>,
     last_detection: Option<instrument::Detection>,
     track_size: usize,
+    /// The plan from the landmarks, and whether it is fixed (its VILL locked).
+    landmark_plan: Option<(Plan, bool)>,
 }
 
 /// `p1 - p99`-style dynamic range of `f` inside `mask` (subsampled).
@@ -132,6 +143,15 @@ impl Analyzer {
         }
     }
 
+    /// Turns the landmark plan on or off ([`AnalysisParams::plan_from_landmarks`]); turning
+    /// it on starts a new one from the next frame's landmarks.
+    pub fn set_plan_from_landmarks(&mut self, on: bool) {
+        if on != self.params.plan_from_landmarks {
+            self.landmark_plan = None;
+        }
+        self.params.plan_from_landmarks = on;
+    }
+
     /// The options.
     pub fn params(&self) -> &AnalysisParams {
         &self.params
@@ -158,6 +178,7 @@ impl Analyzer {
         self.detector.reset();
         self.vill.reset();
         self.last_detection = None;
+        self.landmark_plan = None;
         self.frames_seen = 0;
         self.anatomy_scores.clear();
     }
@@ -221,6 +242,18 @@ impl Analyzer {
             },
             None => ToolRecord::default(),
         };
+        let ventral = ventral.or(self.last_detection.as_ref().map(|d| d.dir));
+        let plan = match plan {
+            Some(p) => Some(p),
+            None if self.params.plan_from_landmarks => {
+                let entry = det
+                    .as_ref()
+                    .or(self.last_detection.as_ref())
+                    .map(|d| d.rear);
+                self.landmark_plan(vill, entry)
+            }
+            None => None,
+        };
         let guidance = guidance::guidance(
             det.as_ref().map(|d| (d.tip, d.rear)),
             vill,
@@ -228,7 +261,6 @@ impl Analyzer {
             mm_per_px,
             self.params.caution_mm,
         );
-        let ventral = ventral.or(self.last_detection.as_ref().map(|d| d.dir));
         let mm = mm_per_px.unwrap_or(0.3);
         let model = anatomy::embedded_model();
         let every = self.params.anatomy_every.max(1) as u64;
@@ -303,7 +335,23 @@ impl Analyzer {
             tool,
             vill: vill.map(|[p0, p1]| VillRecord { p0, p1 }),
             guidance,
+            plan,
         }
+    }
+
+    /// The landmark plan ([`Plan::from_landmarks`], from the instrument's entry into the
+    /// field): made again on each frame until the VILL is locked, then kept for the rest of
+    /// the study.
+    fn landmark_plan(&mut self, vill: Option<vill::Vill>, entry: Option<[f64; 2]>) -> Option<Plan> {
+        if let Some((p, true)) = self.landmark_plan {
+            return Some(p);
+        }
+        if let (Some(line), Some(entry)) = (vill, entry)
+            && let Some(p) = Plan::from_landmarks(line, entry)
+        {
+            self.landmark_plan = Some((p, self.vill.locked()));
+        }
+        self.landmark_plan.map(|(p, _)| p)
     }
 }
 

@@ -405,6 +405,12 @@ impl VillDetector {
         self.lines.current()
     }
 
+    /// Whether the current line is established from detections next to the tip and
+    /// locked against jumps for the rest of the study.
+    pub fn locked(&self) -> bool {
+        self.lines.locked()
+    }
+
     /// The smoothing of the lamina search, px.
     fn smooth_sigma(&self, mm: f64) -> f32 {
         (0.5 / mm).max(0.8) as f32

@@ -88,6 +88,12 @@ impl LineHistory {
         ])
     }
 
+    /// Whether the line is established from detections next to the tip and locked
+    /// against jumps.
+    pub(crate) fn locked(&self) -> bool {
+        self.confident && self.history.len() >= self.len.min(5)
+    }
+
     fn accept(&mut self, line: Vill, mm: f64) -> Option<Vill> {
         if let Some(cur) = self.current() {
             let d = dist_point_line(line[0], cur[0], cur[1])
@@ -99,7 +105,7 @@ impl LineHistory {
             // established from confident detections it is locked against jumps (a jump after
             // the tip enters the window would move the line and make the tip look safe); an
             // early, uncertain line may still be replaced after repeated disagreement.
-            let locked = self.confident && self.history.len() >= self.len.min(5);
+            let locked = self.locked();
             if outlier && (locked || self.rejected < 5) {
                 self.rejected += 1;
                 return Some(cur);

@@ -36,9 +36,11 @@ pub struct ProcessArgs {
     /// Output folder.
     #[arg(long)]
     pub out: PathBuf,
-    /// Planned trajectory in pixels: entry_x,entry_y,target_x,target_y.
+    /// Planned trajectory in pixels: entry_x,entry_y,target_x,target_y; or `auto` to plan
+    /// from the landmarks (from where the instrument enters the field to the middle of the
+    /// VILL it heads into; it follows the VILL until the line is locked, then stays fixed).
     #[arg(long, value_parser = parse_plan)]
-    pub plan: Option<Plan>,
+    pub plan: Option<PlanChoice>,
     /// Caution margin in mm: "caution" when 0 < tip-to-VILL <= this.
     #[arg(long, default_value_t = 3.0)]
     pub caution_mm: f64,
@@ -50,18 +52,35 @@ pub struct ProcessArgs {
     pub quiet: bool,
 }
 
-/// Parses `x0,y0,x1,y1`.
-pub fn parse_plan(s: &str) -> Result<Plan, String> {
+/// Where the plan comes from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PlanChoice {
+    /// Given in pixels.
+    Given(Plan),
+    /// Read from the landmarks ([`Plan::from_landmarks`]).
+    Landmarks,
+}
+
+/// Parses `x0,y0,x1,y1`, or `auto` for a plan from the landmarks.
+pub fn parse_plan(s: &str) -> Result<PlanChoice, String> {
+    if s.trim().eq_ignore_ascii_case("auto") {
+        return Ok(PlanChoice::Landmarks);
+    }
+    let expected = "expected four numbers, entry_x,entry_y,target_x,target_y, or 'auto'";
     let v: Vec<f64> = s
         .split(',')
-        .map(|t| t.trim().parse::<f64>().map_err(|e| format!("'{t}': {e}")))
+        .map(|t| {
+            t.trim()
+                .parse::<f64>()
+                .map_err(|e| format!("'{t}': {e}; {expected}"))
+        })
         .collect::<Result<_, _>>()?;
     match v.as_slice() {
-        [a, b, c, d] if v.iter().all(|x| x.is_finite()) => Ok(Plan {
+        [a, b, c, d] if v.iter().all(|x| x.is_finite()) => Ok(PlanChoice::Given(Plan {
             entry: [*a, *b],
             target: [*c, *d],
-        }),
-        _ => Err("expected four numbers: entry_x,entry_y,target_x,target_y".into()),
+        })),
+        _ => Err(expected.into()),
     }
 }
 
@@ -69,7 +88,7 @@ pub fn parse_plan(s: &str) -> Result<Plan, String> {
 pub fn process(
     study: &Path,
     out: &Path,
-    plan: Option<Plan>,
+    plan: Option<PlanChoice>,
     caution_mm: f64,
     backend: Backend,
     quiet: bool,
@@ -79,7 +98,11 @@ pub fn process(
     }
     let mut params = PipelineParams::default();
     params.analysis.caution_mm = caution_mm;
-    params.plan = plan;
+    match plan {
+        Some(PlanChoice::Given(p)) => params.plan = Some(p),
+        Some(PlanChoice::Landmarks) => params.analysis.plan_from_landmarks = true,
+        None => {}
+    }
     let tty = std::io::stderr().is_terminal() && !quiet;
     let report = process_study(study, out, &params, backend.into(), |i, n| {
         if tty {

@@ -8,6 +8,17 @@ fn fluoro() -> Command {
     Command::new(env!("CARGO_BIN_EXE_fluoro"))
 }
 
+/// Runs `c` and checks that it succeeded (its stderr in the message if not).
+fn succeed(c: &mut Command) -> std::process::Output {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
 }
@@ -237,20 +248,15 @@ fn process_and_eval_on_the_fixture_catch_regressions() {
         serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["mm_source"], "imager_spacing_and_distances");
     let json = d.join("scores.json");
-    let ev = fluoro()
-        .arg("eval")
-        .arg("--truth")
-        .arg(fixtures().join("clo-cross-256.truth"))
-        .arg("--result")
-        .arg(&out)
-        .arg("--json")
-        .arg(&json)
-        .output()
-        .unwrap();
-    assert!(
-        ev.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ev.stderr)
+    succeed(
+        fluoro()
+            .arg("eval")
+            .arg("--truth")
+            .arg(fixtures().join("clo-cross-256.truth"))
+            .arg("--result")
+            .arg(&out)
+            .arg("--json")
+            .arg(&json),
     );
     let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     // regression thresholds measured on this fixture (see the README's accuracy table)
@@ -267,6 +273,69 @@ fn process_and_eval_on_the_fixture_catch_regressions() {
     // 0.02 mm on this fixture; a VILL drifting ventral or a tip found late raises it
     assert!(s["depth_error_mm"]["n"].as_u64().unwrap() >= 10, "{s}");
     assert!(s["depth_error_mm"]["p95"].as_f64().unwrap() <= 0.5, "{s}");
+}
+
+/// `--plan auto`: a plan from the instrument's entry to the middle of the VILL, fixed once
+/// the line is locked, recorded in the summary and measured against on every frame after.
+#[test]
+fn plan_from_the_landmarks_aims_at_the_window_middle() {
+    let out = tmp("plan-auto").join("result");
+    succeed(
+        fluoro()
+            .arg("process")
+            .arg(fixtures().join("clo-cross-256.dcm"))
+            .args(["--plan", "auto", "--quiet", "--out"])
+            .arg(&out),
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["options"]["plan_from_landmarks"], true);
+    let plan = &summary["landmark_plan"];
+    let xy = |v: &serde_json::Value| [v[0].as_f64().unwrap(), v[1].as_f64().unwrap()];
+    let (entry, target) = (xy(&plan["entry"]), xy(&plan["target"]));
+    let since = plan["since_frame"].as_u64().unwrap() as usize;
+    let read = |p: PathBuf| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let result = read(out.join("frames.jsonl"));
+    let truth = read(fixtures().join("clo-cross-256.truth/frames.jsonl"));
+    assert!(since + 4 < result.len(), "plan fixed only at frame {since}");
+    // every frame from then on is measured against it
+    for r in &result[since..] {
+        if r["tool"]["detected"] == true {
+            assert!(r["guidance"]["angle_to_plan_deg"].is_f64(), "{r}");
+            assert!(r["guidance"]["offset_to_plan_mm"].is_f64(), "{r}");
+        }
+    }
+    // against the truth: the simulated instrument heads for the middle of the true VILL
+    let last = truth.iter().rev().find(|t| t["vill"].is_object()).unwrap();
+    let (p0, p1) = (xy(&last["vill"]["p0"]), xy(&last["vill"]["p1"]));
+    let mid = [(p0[0] + p1[0]) / 2.0, (p0[1] + p1[1]) / 2.0];
+    let mm = summary["mm_per_px"].as_f64().unwrap();
+    let miss_mm = (target[0] - mid[0]).hypot(target[1] - mid[1]) * mm;
+    assert!(
+        miss_mm < 4.0,
+        "plan target {miss_mm:.2} mm from the window middle"
+    );
+    let (tip, rear) = (xy(&last["tool"]["tip"]), xy(&last["tool"]["rear"]));
+    let a = (tip[1] - rear[1]).atan2(tip[0] - rear[0]);
+    let b = (target[1] - entry[1]).atan2(target[0] - entry[0]);
+    let deg = (a - b).to_degrees().abs();
+    assert!(deg < 3.0, "plan {deg:.2} deg off the true path");
+    // a malformed plan is refused, naming what is expected
+    let bad = fluoro()
+        .arg("process")
+        .arg(fixtures().join("clo-cross-256.dcm"))
+        .args(["--plan", "automatic", "--out"])
+        .arg(tmp("plan-bad"))
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("'auto'"));
 }
 
 #[test]

@@ -183,6 +183,12 @@ impl FrameLoop {
         self.params.plan = plan;
     }
 
+    /// Plans from the landmarks when no plan is set ([`Analyzer::set_plan_from_landmarks`]).
+    pub fn set_plan_from_landmarks(&mut self, on: bool) {
+        self.params.analysis.plan_from_landmarks = on;
+        self.analyzer.set_plan_from_landmarks(on);
+    }
+
     /// Sets what the overlay draws (takes effect on the next frame).
     pub fn set_overlay(&mut self, overlay: OverlayOptions) {
         self.params.overlay = overlay;
@@ -346,7 +352,7 @@ impl FrameLoop {
                 &self.display,
                 Some(self.analyzer.labels()),
                 &analysis,
-                self.params.plan,
+                analysis.plan,
                 mm_per_px,
                 &self.params.overlay,
                 &mut self.annotated,

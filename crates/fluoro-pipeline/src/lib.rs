@@ -134,6 +134,8 @@ pub fn process_study(
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut states = [0usize; 4];
     let (mut detected, mut with_vill) = (0, 0);
+    // the plan the frames were measured against, and the frame it took its last value
+    let mut plan_used: Option<(fluoro_analysis::Plan, usize)> = None;
     for i in 0..n {
         let mut next_decode_ms = 0.0;
         // a frame that fails to decode is reported after this one is written, not instead
@@ -163,6 +165,11 @@ pub fn process_study(
             .unwrap_or(3)] += 1;
         detected += usize::from(a.tool.detected);
         with_vill += usize::from(a.vill.is_some());
+        if let Some(p) = a.plan
+            && plan_used.is_none_or(|(q, _)| q != p)
+        {
+            plan_used = Some((p, i));
+        }
         totals.push(total);
         dec.push(decode_ms);
         enh.push(times.enhance_ms);
@@ -196,10 +203,15 @@ pub fn process_study(
         "options": {
             "caution_mm": params.analysis.caution_mm,
             "plan": params.plan.map(|p| json!({"entry": p.entry, "target": p.target})),
+            "plan_from_landmarks": params.plan.is_none() && params.analysis.plan_from_landmarks,
             "vill_enabled": params.analysis.vill_enabled,
             "pipeline": params,
             "backend": fl.backend(),
         },
+        // the landmark plan as it ended (fixed from `since_frame` on), when one was made
+        "landmark_plan": plan_used
+            .filter(|_| params.plan.is_none())
+            .map(|(p, i)| json!({"entry": p.entry, "target": p.target, "since_frame": i})),
         "counts": {
             "frames": n,
             "instrument_detected": detected,

@@ -122,6 +122,8 @@ pub struct Controls {
     pub window: (f32, f32),
     /// The plan, if set.
     pub plan: Option<fluoro_analysis::Plan>,
+    /// Without a plan, plan from the landmarks (instrument entry to the VILL's middle).
+    pub plan_from_landmarks: bool,
     /// Incremented to apply the fields above.
     pub generation: u64,
 }
@@ -242,6 +244,7 @@ impl LiveLoop {
                             seen = c.generation;
                             fl.set_overlay(c.overlay);
                             fl.set_plan(c.plan);
+                            fl.set_plan_from_landmarks(c.plan_from_landmarks);
                             fl.set_window_adjust(c.window.0, c.window.1);
                         }
                         let r: Result<(Analysis, _), LoopError> =

@@ -223,8 +223,17 @@ impl Viewer {
             self.plan_mode = !self.plan_mode;
             self.plan_pending = None;
         }
+        if pressed(Key::A) {
+            self.update_controls(|c| {
+                c.plan = None;
+                c.plan_from_landmarks = true;
+            });
+        }
         if pressed(Key::C) {
-            self.update_controls(|c| c.plan = None);
+            self.update_controls(|c| {
+                c.plan = None;
+                c.plan_from_landmarks = false;
+            });
         }
         if pressed(Key::R) {
             self.update_controls(|c| c.window = (0.0, 1.0));
@@ -255,6 +264,10 @@ const HELP: &[(&str, &str)] = &[
     ("R", "reset window/level"),
     ("L V I T", "toggle labels, VILL, instrument, text"),
     ("P", "plan mode: click entry, then target"),
+    (
+        "A",
+        "plan from the landmarks: instrument entry to the VILL's middle",
+    ),
     ("C", "clear the plan"),
     ("H / F1", "this help"),
     ("Q / Esc", "quit"),
@@ -476,7 +489,10 @@ impl eframe::App for Viewer {
                     match self.plan_pending.take() {
                         None => self.plan_pending = Some(p),
                         Some(entry) => {
-                            self.update_controls(|c| c.plan = Some(Plan { entry, target: p }));
+                            self.update_controls(|c| {
+                                c.plan = Some(Plan { entry, target: p });
+                                c.plan_from_landmarks = false;
+                            });
                             self.plan_mode = false;
                         }
                     }
