@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Train the anatomy model (crates/fluoro-analysis/src/anatomy.rs) from `fluoro train-data`.
+"""Train the anatomy model (crates/fluoro-analysis/src/anatomy/) from `fluoro train-data`.
 
 Reproducible: fixed seeds, numpy only. A two-hidden-layer perceptron (ReLU) on the
 standardised features, softmax cross-entropy with square-root inverse-frequency class weights
