@@ -5,18 +5,56 @@ use fluoro_core::Frame;
 
 /// Dilation of `src` into `dst` (`tmp` holds the horizontal pass); buffers are reused.
 pub fn dilate_into(src: &Frame<u8>, r: usize, tmp: &mut Frame<u8>, dst: &mut Frame<u8>) {
+    separable(src, r, tmp, dst, |count, _| count > 0);
+}
+
+/// Erosion of `src` into `dst` (every pixel of the window set; windows clipped at the
+/// border), buffers reused like [`dilate_into`].
+pub fn erode_into(src: &Frame<u8>, r: usize, tmp: &mut Frame<u8>, dst: &mut Frame<u8>) {
+    separable(src, r, tmp, dst, |count, len| count == len);
+}
+
+/// Opening of `src` into `dst`: erosion then dilation, which removes whatever a
+/// `(2r+1)^2` square cannot fit inside (thin strands, specks) and keeps the rest.
+pub fn open_into(
+    src: &Frame<u8>,
+    r: usize,
+    tmp: &mut Frame<u8>,
+    eroded: &mut Frame<u8>,
+    dst: &mut Frame<u8>,
+) {
+    erode_into(src, r, tmp, eroded);
+    dilate_into(eroded, r, tmp, dst);
+}
+
+/// A square window's rows then columns: `set(count, len)` decides each pixel from the set
+/// pixels in its (clipped) window of `len`.
+fn separable(
+    src: &Frame<u8>,
+    r: usize,
+    tmp: &mut Frame<u8>,
+    dst: &mut Frame<u8>,
+    set: impl Fn(usize, usize) -> bool + Copy,
+) {
     let (w, h) = src.size();
     tmp.reshape(w, h);
     dst.reshape(w, h);
     for y in 0..h {
-        running_max(w, r, |i| src.get(i, y), |i, v| tmp.set(i, y, v));
+        running(w, r, |i| src.get(i, y), |i, v| tmp.set(i, y, v), set);
     }
     for x in 0..w {
-        running_max(h, r, |i| tmp.get(x, i), |i, v| dst.set(x, i, v));
+        running(h, r, |i| tmp.get(x, i), |i, v| dst.set(x, i, v), set);
     }
 }
 
-fn running_max(n: usize, r: usize, at: impl Fn(usize) -> u8, mut put: impl FnMut(usize, u8)) {
+/// One line of `n` values with a running count over `i - r ..= i + r` (clipped).
+fn running(
+    n: usize,
+    r: usize,
+    at: impl Fn(usize) -> u8,
+    mut put: impl FnMut(usize, u8),
+    set: impl Fn(usize, usize) -> bool,
+) {
     let mut count = 0usize;
     for i in 0..r.min(n) {
         count += usize::from(at(i));
@@ -28,7 +66,8 @@ fn running_max(n: usize, r: usize, at: impl Fn(usize) -> u8, mut put: impl FnMut
         if i > r {
             count -= usize::from(at(i - r - 1));
         }
-        put(i, u8::from(count > 0));
+        let len = (i + r + 1).min(n) - i.saturating_sub(r);
+        put(i, u8::from(set(count, len)));
     }
 }
 
@@ -65,6 +104,13 @@ mod tests {
                     assert_eq!(e.get(x, y), u8::from(all), "erode r={r} ({x},{y})");
                 }
             }
+            // into reused buffers: the same erosion, and opening as erosion then dilation
+            let (mut tmp, mut eroded, mut opened) =
+                (Frame::new(0, 0), Frame::new(0, 0), Frame::new(0, 0));
+            erode_into(&m, r, &mut tmp, &mut eroded);
+            assert!(eroded == e, "erode_into r={r}");
+            open_into(&m, r, &mut tmp, &mut eroded, &mut opened);
+            assert!(opened == dilate(&e, r), "open_into r={r}");
         }
     }
 }

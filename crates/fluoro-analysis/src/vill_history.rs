@@ -4,8 +4,33 @@
 use crate::vill::Vill;
 use std::collections::VecDeque;
 
-/// Accepted lines, newest last, with the rejection count and whether they came from
-/// detections next to the tip.
+/// How a line was found, from least to most certain: a line of a more certain kind
+/// discards the history of less certain ones, and one of a less certain kind is ignored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Certainty {
+    /// From the second pass, on the opened dark mask in the disc at the tip (no disc gave
+    /// a pair on the first).
+    #[default]
+    Opened,
+    /// From a disc ahead of the tip: an early line.
+    Ahead,
+    /// From the disc at the tip: the laminae next to the tip, the moment that matters.
+    AtTip,
+}
+
+impl Certainty {
+    /// The kind of a line found in the disc at the tip or ahead of it, on the first pass
+    /// or on the opened mask.
+    pub fn of(at_tip: bool, opened: bool) -> Self {
+        match (opened, at_tip) {
+            (true, _) => Certainty::Opened,
+            (false, true) => Certainty::AtTip,
+            (false, false) => Certainty::Ahead,
+        }
+    }
+}
+
+/// Accepted lines, newest last, with the rejection count and how certain they are.
 #[derive(Debug)]
 pub(crate) struct LineHistory {
     /// Lines in the running median.
@@ -14,7 +39,7 @@ pub(crate) struct LineHistory {
     outlier_mm: f64,
     history: VecDeque<Vill>,
     rejected: usize,
-    confident: bool,
+    certainty: Certainty,
 }
 
 fn dist_point_line(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> f64 {
@@ -39,28 +64,31 @@ impl LineHistory {
             outlier_mm,
             history: VecDeque::new(),
             rejected: 0,
-            confident: false,
+            certainty: Certainty::Opened,
         }
     }
 
     /// Forgets every line.
     pub(crate) fn reset(&mut self) {
-        self.confident = false;
+        self.certainty = Certainty::Opened;
         self.history.clear();
         self.rejected = 0;
     }
 
-    /// Like `accept`, but a confident line first discards the less certain lines of the
-    /// history (found far ahead of the tip) so they can neither outvote nor block it.
-    pub(crate) fn accept_with(&mut self, line: Vill, mm: f64, confident: bool) -> Option<Vill> {
-        if confident {
-            if !self.confident {
-                self.history.clear();
-                self.rejected = 0;
-            }
-            self.confident = true;
-        } else if self.confident {
-            // an uncertain line never replaces confident ones
+    /// Like `accept`, but a line more certain than the history's first discards them (lines
+    /// found far ahead of the tip, or on opened masks) so they can neither outvote nor block
+    /// it, and a less certain one is ignored.
+    pub(crate) fn accept_with(
+        &mut self,
+        line: Vill,
+        mm: f64,
+        certainty: Certainty,
+    ) -> Option<Vill> {
+        if certainty > self.certainty {
+            self.history.clear();
+            self.rejected = 0;
+            self.certainty = certainty;
+        } else if certainty < self.certainty {
             return self.current();
         }
         self.accept(line, mm)
@@ -91,7 +119,8 @@ impl LineHistory {
     /// Whether the line is established from detections next to the tip and locked
     /// against jumps.
     pub(crate) fn locked(&self) -> bool {
-        self.confident && self.history.len() >= self.len.min(5)
+        matches!(self.certainty, Certainty::AtTip | Certainty::Opened)
+            && self.history.len() >= self.len.min(5)
     }
 
     fn accept(&mut self, line: Vill, mm: f64) -> Option<Vill> {
@@ -120,5 +149,68 @@ impl LineHistory {
             self.history.pop_front();
         }
         self.current()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A more certain kind of line displaces the history at once (even far from it), a less
+    /// certain one is ignored, and only lines from the tip's disc lock the line.
+    #[test]
+    fn more_certain_lines_displace_less_certain_ones() {
+        let line = |x: f64| -> Vill { [[x, 0.0], [x, 40.0]] };
+        let mut h = LineHistory::new(9, 3.0);
+        assert_eq!(
+            h.accept_with(line(10.0), 1.0, Certainty::Opened),
+            Some(line(10.0))
+        );
+        // 20 mm away: an outlier among equals, but more certain, so it replaces them
+        assert_eq!(
+            h.accept_with(line(30.0), 1.0, Certainty::Ahead),
+            Some(line(30.0))
+        );
+        assert_eq!(
+            h.accept_with(line(12.0), 1.0, Certainty::Opened),
+            Some(line(30.0))
+        );
+        for _ in 0..4 {
+            assert_eq!(
+                h.accept_with(line(50.0), 1.0, Certainty::AtTip),
+                Some(line(50.0))
+            );
+            assert!(!h.locked());
+        }
+        h.accept_with(line(50.0), 1.0, Certainty::AtTip);
+        assert!(h.locked());
+        // locked: neither a less certain line nor a jump moves it
+        assert_eq!(
+            h.accept_with(line(30.0), 1.0, Certainty::Ahead),
+            Some(line(50.0))
+        );
+        for _ in 0..8 {
+            assert_eq!(
+                h.accept_with(line(60.0), 1.0, Certainty::AtTip),
+                Some(line(50.0))
+            );
+        }
+        h.reset();
+        assert_eq!(h.current(), None);
+        // lines from the opened pass (found at the tip) lock too, against jumps of their
+        // own kind, yet give way to any line found without opening
+        for _ in 0..5 {
+            h.accept_with(line(20.0), 1.0, Certainty::Opened);
+        }
+        assert!(h.locked());
+        for _ in 0..8 {
+            let held = h.accept_with(line(28.0), 1.0, Certainty::Opened);
+            assert_eq!(held, Some(line(20.0)));
+        }
+        assert_eq!(
+            h.accept_with(line(35.0), 1.0, Certainty::Ahead),
+            Some(line(35.0))
+        );
+        assert!(!h.locked());
     }
 }

@@ -198,3 +198,31 @@ fn corners_inside_the_shaft_give_no_line() {
     assert!(find_with_width(p, &scene(0.0), rear, tip, 3.0).is_some());
     assert!(find_with_width(p, &scene(0.0), rear, tip, 12.0).is_none());
 }
+
+/// A thin dark strand (3 px, 0.9 mm) runs on from the cranial lamina's corner to the frame
+/// edge, the way the missed part of a contrast line does: every disc's rim cuts it, so the
+/// first pass gives no pair; the second, on the opened mask, finds the corners.
+#[test]
+fn a_thin_strand_fused_to_a_lamina_is_opened_away() {
+    let base = scene(0.0);
+    let f = Frame::from_fn(200, 200, |x, y| {
+        let (x, y) = (x as f32, y as f32);
+        let strand = x >= 109.0 && (y - (91.0 + 0.3 * (x - 109.0))).abs() < 1.5;
+        if strand {
+            300.0
+        } else {
+            base.get(x as usize, y as usize)
+        }
+    });
+    let near = |p: [f64; 2], q: [f64; 2]| (p[0] - q[0]).hypot(p[1] - q[1]) < 4.0;
+    let found = corners(VillParams::default(), &f);
+    assert!(near(found[0], [109.5, 91.5]), "{found:?}");
+    assert!(near(found[1], [114.5, 107.5]), "{found:?}");
+    // without the second pass there is no line at all
+    let single = VillParams {
+        open_mm: 0.0,
+        min_len_mm: 4.0,
+        ..Default::default()
+    };
+    assert!(find_along(single, &f, [0.0, 100.0], [85.0, 100.0]).is_none());
+}
