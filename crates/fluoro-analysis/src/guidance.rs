@@ -24,6 +24,42 @@ impl Plan {
     }
 }
 
+/// Where the plan comes from (`--plan` on the command lines).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PlanChoice {
+    /// Given in pixels.
+    Given(Plan),
+    /// Read from the landmarks ([`Plan::from_landmarks`]).
+    Landmarks,
+}
+
+impl std::str::FromStr for PlanChoice {
+    type Err = String;
+
+    /// `entry_x,entry_y,target_x,target_y` in pixels, or `auto` for the landmarks.
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.trim().eq_ignore_ascii_case("auto") {
+            return Ok(PlanChoice::Landmarks);
+        }
+        let expected = "expected four numbers, entry_x,entry_y,target_x,target_y, or 'auto'";
+        let v: Vec<f64> = s
+            .split(',')
+            .map(|t| {
+                t.trim()
+                    .parse::<f64>()
+                    .map_err(|e| format!("'{t}': {e}; {expected}"))
+            })
+            .collect::<Result<_, _>>()?;
+        match v.as_slice() {
+            [a, b, c, d] if v.iter().all(|x| x.is_finite()) => Ok(PlanChoice::Given(Plan {
+                entry: [*a, *b],
+                target: [*c, *d],
+            })),
+            _ => Err(expected.into()),
+        }
+    }
+}
+
 /// Computes the guidance record. `tool` is `(tip, rear)` when detected.
 pub fn guidance(
     tool: Option<([f64; 2], [f64; 2])>,
@@ -108,5 +144,21 @@ mod tests {
         assert!(g.angle_to_plan_deg.unwrap() < 1e-9);
         assert!(g.offset_to_plan_mm.unwrap() < 1e-9);
         assert!(Plan::from_landmarks(vill, [125.0, 100.0]).is_none());
+    }
+
+    #[test]
+    fn plan_choices_parse() {
+        assert_eq!("auto".parse::<PlanChoice>(), Ok(PlanChoice::Landmarks));
+        assert_eq!(" AUTO ".parse::<PlanChoice>(), Ok(PlanChoice::Landmarks));
+        let given = "1, 2,3.5,4".parse::<PlanChoice>();
+        let plan = Plan {
+            entry: [1.0, 2.0],
+            target: [3.5, 4.0],
+        };
+        assert_eq!(given, Ok(PlanChoice::Given(plan)));
+        for bad in ["1,2,3", "1,2,3,inf", "automatic", ""] {
+            let e = bad.parse::<PlanChoice>().unwrap_err();
+            assert!(e.contains("'auto'"), "{bad}: {e}");
+        }
     }
 }

@@ -16,7 +16,7 @@ mod vill_history;
 
 use fluoro_core::Frame;
 use fluoro_core::record::{GuidanceRecord, ToolRecord, VillRecord, axis_deg};
-pub use guidance::Plan;
+pub use guidance::{Plan, PlanChoice};
 use serde::{Deserialize, Serialize};
 
 /// Analysis options.

@@ -37,7 +37,7 @@ pub fn run(a: &DemoArgs) -> Result<()> {
     crate::process::process(
         &study,
         &result,
-        Some(crate::process::PlanChoice::Landmarks),
+        Some(fluoro_analysis::PlanChoice::Landmarks),
         3.0,
         crate::process::Backend::Cpu,
         false,

@@ -46,6 +46,10 @@ pub struct LiveArgs {
     /// Compute backend.
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     pub backend: Backend,
+    /// Planned trajectory in pixels, entry_x,entry_y,target_x,target_y, or `auto` to plan
+    /// from the landmarks (as `fluoro process --plan`).
+    #[arg(long, value_parser = crate::process::parse_plan)]
+    pub plan: Option<fluoro_analysis::PlanChoice>,
     /// Loop the study until --seconds have passed.
     #[arg(long, requires = "seconds")]
     pub repeat: bool,
@@ -135,6 +139,7 @@ pub fn run(a: &LiveArgs) -> Result<()> {
             bail!("give a STUDY, --dicom-listen ADDR, --listen ADDR or --stdin");
         };
     params.analysis.anatomy_every = fluoro_pipeline::LIVE_ANATOMY_EVERY;
+    params.set_plan_choice(a.plan);
     let fl = FrameLoop::with_backend(params, a.backend.into())?;
     let backend = fl.backend().to_string();
     let live = LiveLoop::start(source, fl, mask, mm);

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use fluoro_analysis::Plan;
+use fluoro_analysis::PlanChoice;
 use fluoro_pipeline::{PipelineParams, process_study};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -52,36 +52,9 @@ pub struct ProcessArgs {
     pub quiet: bool,
 }
 
-/// Where the plan comes from.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum PlanChoice {
-    /// Given in pixels.
-    Given(Plan),
-    /// Read from the landmarks ([`Plan::from_landmarks`]).
-    Landmarks,
-}
-
-/// Parses `x0,y0,x1,y1`, or `auto` for a plan from the landmarks.
+/// Parses `--plan` ([`PlanChoice`]).
 pub fn parse_plan(s: &str) -> Result<PlanChoice, String> {
-    if s.trim().eq_ignore_ascii_case("auto") {
-        return Ok(PlanChoice::Landmarks);
-    }
-    let expected = "expected four numbers, entry_x,entry_y,target_x,target_y, or 'auto'";
-    let v: Vec<f64> = s
-        .split(',')
-        .map(|t| {
-            t.trim()
-                .parse::<f64>()
-                .map_err(|e| format!("'{t}': {e}; {expected}"))
-        })
-        .collect::<Result<_, _>>()?;
-    match v.as_slice() {
-        [a, b, c, d] if v.iter().all(|x| x.is_finite()) => Ok(PlanChoice::Given(Plan {
-            entry: [*a, *b],
-            target: [*c, *d],
-        })),
-        _ => Err(expected.into()),
-    }
+    s.parse()
 }
 
 /// Runs `fluoro process` and prints the summary paragraph.
@@ -98,11 +71,7 @@ pub fn process(
     }
     let mut params = PipelineParams::default();
     params.analysis.caution_mm = caution_mm;
-    match plan {
-        Some(PlanChoice::Given(p)) => params.plan = Some(p),
-        Some(PlanChoice::Landmarks) => params.analysis.plan_from_landmarks = true,
-        None => {}
-    }
+    params.set_plan_choice(plan);
     let tty = std::io::stderr().is_terminal() && !quiet;
     let report = process_study(study, out, &params, backend.into(), |i, n| {
         if tty {

@@ -11,7 +11,7 @@ fn live_playback_reports_latency_and_accounts_for_every_frame() {
         fluoro()
             .arg("live")
             .arg(fixtures().join("clo-cross-256.dcm"))
-            .args(["--speed", "4", "--json"]),
+            .args(["--speed", "4", "--plan", "auto", "--json"]),
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let r = &v["report"];
@@ -22,6 +22,15 @@ fn live_playback_reports_latency_and_accounts_for_every_frame() {
         "{v}"
     );
     assert!(r["latency"]["median_ms"].as_f64().unwrap() > 0.0, "{v}");
+    // a malformed plan is refused before anything runs
+    let bad = fluoro()
+        .arg("live")
+        .arg(fixtures().join("clo-cross-256.dcm"))
+        .args(["--plan", "1,2,3"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("entry_x,entry_y"));
 }
 
 #[test]

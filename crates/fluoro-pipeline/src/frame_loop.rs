@@ -24,6 +24,18 @@ pub struct PipelineParams {
     pub plan: Option<Plan>,
 }
 
+impl PipelineParams {
+    /// Applies a `--plan` choice: a given plan, or planning from the landmarks.
+    pub fn set_plan_choice(&mut self, choice: Option<fluoro_analysis::PlanChoice>) {
+        use fluoro_analysis::PlanChoice;
+        self.plan = match choice {
+            Some(PlanChoice::Given(p)) => Some(p),
+            _ => None,
+        };
+        self.analysis.plan_from_landmarks = choice == Some(PlanChoice::Landmarks);
+    }
+}
+
 /// Per-stage milliseconds of one frame.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct FrameTimes {

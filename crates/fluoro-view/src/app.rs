@@ -4,7 +4,7 @@ use anyhow::Result;
 use eframe::egui::{
     self, Color32, ColorImage, Key, RichText, TextureHandle, TextureOptions, ViewportCommand,
 };
-use fluoro_analysis::Plan;
+use fluoro_analysis::{Plan, PlanChoice};
 use fluoro_core::Frame;
 use fluoro_core::record::SafetyState;
 use fluoro_pipeline::live::{Controls, LiveLoop, LiveResult, PlaybackSource};
@@ -69,15 +69,23 @@ impl Viewer {
         repeat: bool,
         exit_after: Option<f64>,
         screenshot: Option<PathBuf>,
+        plan: Option<PlanChoice>,
     ) -> Result<Self> {
         // the loop runs with the parameters `fluoro process` would use for the same study
         let loop_for = |mut params: PipelineParams| {
             params.analysis.anatomy_every = fluoro_pipeline::LIVE_ANATOMY_EVERY;
+            params.set_plan_choice(plan);
             FrameLoop::with_backend(params, backend)
         };
         let backend_name: String;
+        // the controls start as the loop does, so the first change keeps the plan
         let controls = Arc::new(Mutex::new(Controls {
             window: (0.0, 1.0),
+            plan: match plan {
+                Some(PlanChoice::Given(p)) => Some(p),
+                _ => None,
+            },
+            plan_from_landmarks: plan == Some(PlanChoice::Landmarks),
             ..Default::default()
         }));
         let (speed, paused, step) = (

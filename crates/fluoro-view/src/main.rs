@@ -48,6 +48,10 @@ struct Args {
     /// Save a screenshot of the window here (taken just before --exit-after, or after 3 s).
     #[arg(long)]
     screenshot: Option<PathBuf>,
+    /// Planned trajectory in pixels, entry_x,entry_y,target_x,target_y, or `auto` to plan
+    /// from the landmarks (the A key does it too).
+    #[arg(long, value_parser = parse_plan)]
+    plan: Option<fluoro_analysis::PlanChoice>,
 }
 
 /// Compute backend.
@@ -59,6 +63,10 @@ enum BackendArg {
     Gpu,
     /// A hardware GPU when there is one, else the CPU.
     Auto,
+}
+
+fn parse_plan(s: &str) -> Result<fluoro_analysis::PlanChoice, String> {
+    s.parse()
 }
 
 fn main() -> std::process::ExitCode {
@@ -138,6 +146,7 @@ fn run() -> Result<()> {
         !a.once,
         a.exit_after,
         a.screenshot.clone(),
+        a.plan,
     )?;
     let options = eframe::NativeOptions {
         viewport: eframe::egui::ViewportBuilder::default()

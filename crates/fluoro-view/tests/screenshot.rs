@@ -33,7 +33,15 @@ fn viewer_draws_the_overlay_under_xvfb() {
         .args(["xvfb-run", "-a", "-s", "-screen 0 1400x900x24"])
         .arg(env!("CARGO_BIN_EXE_fluoro-view"))
         .arg(&fixture)
-        .args(["--once", "--exit-after", "5", "--screenshot"])
+        // with the landmark plan, as a user at the table would start it
+        .args([
+            "--plan",
+            "auto",
+            "--once",
+            "--exit-after",
+            "5",
+            "--screenshot",
+        ])
         .arg(&shot)
         .env("XDG_RUNTIME_DIR", &runtime)
         .output()
