@@ -3,7 +3,11 @@
 
 use fluoro_core::record::{FrameRecord, SafetyState, VillRecord, signed_distance_to_line};
 use serde::Serialize;
+
+pub mod plan;
+mod table;
 use std::path::{Path, PathBuf};
+pub use table::table;
 
 /// Errors reading the folders.
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +122,9 @@ pub struct Scores {
     /// Dice per label (lamina, ligamentum flavum, contrast, instrument); `null` when the
     /// label is absent from both.
     pub dice: [Option<f64>; 4],
+    /// The plan against the truth, when the result had one (`null` otherwise and when
+    /// pooled).
+    pub plan: Option<plan::PlanScore>,
     /// The per-frame values behind the distributions (for pooling several studies).
     #[serde(skip)]
     pub raw: Raw,
@@ -210,6 +217,7 @@ impl Scores {
             stop_not_flagged: 0,
             state_accuracy: None,
             dice: [None; 4],
+            plan: None,
             raw: Raw::default(),
         }
     }
@@ -424,6 +432,7 @@ pub fn evaluate(truth: &Path, result: &Path) -> Result<Scores, EvalError> {
         vill_end_mm: ends,
         dice_counts: dice_counts(truth, result, t.len())?,
     };
+    s.plan = plan::score(&t, result, mm);
     s.derive();
     Ok(s)
 }
@@ -459,94 +468,6 @@ fn dice_counts(truth: &Path, result: &Path, frames: usize) -> Result<[(u64, u64)
         }
     }
     Ok(std::array::from_fn(|k| (inter[k], sum[k])))
-}
-
-/// A table for people.
-pub fn table(s: &Scores) -> String {
-    let f = |v: Option<f64>, d: usize| v.map(|x| format!("{x:.d$}")).unwrap_or_else(|| "-".into());
-    let dist = |d: &Dist, unit: &str| {
-        format!(
-            "median {} p95 {} {unit} (n={})",
-            f(d.median, 2),
-            f(d.p95, 2),
-            d.n
-        )
-    };
-    let mut o = String::new();
-    let mut line = |k: &str, v: String| o.push_str(&format!("{k:<26}{v}\n"));
-    line("frames", s.frames.to_string());
-    line(
-        "detection recall",
-        format!(
-            "{} ({}/{} visible)",
-            f(s.detection_recall, 3),
-            s.detected_when_visible,
-            s.truth_visible
-        ),
-    );
-    line(
-        "false positives",
-        format!(
-            "{} ({}/{} empty)",
-            f(s.false_positive_rate, 3),
-            s.false_positives,
-            s.truth_empty
-        ),
-    );
-    line("tip error", dist(&s.tip_error_mm, "mm"));
-    line("tip error", dist(&s.tip_error_px, "px"));
-    line("axis error", dist(&s.axis_error_deg, "deg"));
-    line("VILL distance", dist(&s.vill_distance_mm, "mm"));
-    line("VILL angle", dist(&s.vill_angle_deg, "deg"));
-    line("VILL missed", s.vill_missed.to_string());
-    line(
-        "tip-to-VILL error",
-        format!(
-            "{} (result - truth; > 0: unsafe side)",
-            dist(&s.depth_error_mm, "mm")
-        ),
-    );
-    line("  due to the tip", dist(&s.depth_error_tip_mm, "mm"));
-    line("  due to the line", dist(&s.depth_error_line_mm, "mm"));
-    for (k, e) in s.vill_end_error_mm.iter().enumerate() {
-        line(
-            &format!("VILL p{k} error"),
-            format!(
-                "ventral {} {}, into window {} {} mm (median, p95)",
-                f(e.ventral.median, 2),
-                f(e.ventral.p95, 2),
-                f(e.into_window.median, 2),
-                f(e.into_window.p95, 2)
-            ),
-        );
-    }
-    line("state accuracy", f(s.state_accuracy, 3));
-    line(
-        "MISSED STOPS",
-        format!(
-            "{} (truth stop, said safe); stop not flagged: {}",
-            s.missed_stops, s.stop_not_flagged
-        ),
-    );
-    o.push_str("states (rows truth, cols result): safe caution stop unknown\n");
-    for (i, name) in ["safe", "caution", "stop", "unknown"].iter().enumerate() {
-        let row = &s.state_confusion[i];
-        o.push_str(&format!(
-            "  {name:<8}{:>7}{:>8}{:>6}{:>8}\n",
-            row[0], row[1], row[2], row[3]
-        ));
-    }
-    for (k, name) in ["lamina", "ligamentum flavum", "contrast", "instrument"]
-        .iter()
-        .enumerate()
-    {
-        o.push_str(&format!(
-            "{:<26}{}\n",
-            format!("Dice {name}"),
-            f(s.dice[k], 3)
-        ));
-    }
-    o
 }
 
 #[cfg(test)]
