@@ -106,6 +106,19 @@ pub fn process(
         report.backend,
         out.join("annotated").display()
     );
+    if plan == Some(PlanChoice::Landmarks) {
+        let lp = &report.summary["landmark_plan"];
+        match (lp["target"].as_array(), lp["since_frame"].as_u64()) {
+            (Some(t), Some(i)) => println!(
+                "Landmark plan (unchanged from frame {i} on): entry ({:.1}, {:.1}) px, target ({:.1}, {:.1}) px, the middle of the VILL.",
+                lp["entry"][0].as_f64().unwrap_or(f64::NAN),
+                lp["entry"][1].as_f64().unwrap_or(f64::NAN),
+                t[0].as_f64().unwrap_or(f64::NAN),
+                t.get(1).and_then(|v| v.as_f64()).unwrap_or(f64::NAN),
+            ),
+            _ => println!("No landmark plan: no frame had both the instrument and the VILL."),
+        }
+    }
     Ok(report)
 }
 
