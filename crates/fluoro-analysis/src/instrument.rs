@@ -14,7 +14,7 @@
 
 use crate::components::{Component, Components};
 use fluoro_core::Frame;
-use fluoro_enhance::gaussian::{LargeBlurScratch, blur, blur_large, kernel};
+use fluoro_enhance::gaussian::{LargeBlurScratch, blur, kernel};
 use fluoro_enhance::quality::{dark_end_position, profile};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -81,7 +81,6 @@ pub struct Detection {
 pub struct InstrumentDetector {
     params: InstrumentParams,
     fine: Frame<f32>,
-    bg: Frame<f32>,
     tmp: Frame<f32>,
     response: Frame<f32>,
     binary: Frame<u8>,
@@ -134,6 +133,14 @@ impl InstrumentDetector {
 
     /// Computes the dark-line response of `f` into the internal buffer.
     pub fn compute_response(&mut self, f: &Frame<f32>) {
+        self.response_pass(f, None);
+    }
+
+    /// The dark-line response `G(bg) f - G(fine) f` (clamped at 0) in one pass over the rows,
+    /// the background blended from the reduced blur where it is used (never written at full
+    /// resolution); with `(mask, grow)`, the hysteresis mask `response > grow` inside the
+    /// field is made in the same pass.
+    fn response_pass(&mut self, f: &Frame<f32>, binary: Option<(&Frame<u8>, f32)>) {
         let (w, h) = f.size();
         let size = w.min(h);
         if self.fine_kernel.is_empty() {
@@ -141,16 +148,26 @@ impl InstrumentDetector {
         }
         let bg_sigma = (self.params.bg_sigma_frac * size as f32).max(1.5);
         blur(f, &self.fine_kernel, &mut self.tmp, &mut self.fine);
-        blur_large(&self.fine, bg_sigma, &mut self.large, &mut self.bg);
+        self.large.prepare_rows(&self.fine, bg_sigma);
         self.response.reshape(w, h);
-        let (fine, bg) = (&self.fine, &self.bg);
+        self.binary.reshape(w, h);
+        let (fine, large) = (&self.fine, &self.large);
         self.response
             .data_mut()
             .par_chunks_mut(w)
+            .zip(self.binary.data_mut().par_chunks_mut(w))
             .enumerate()
-            .for_each(|(y, r)| {
-                for ((r, &a), &b) in r.iter_mut().zip(fine.row(y)).zip(bg.row(y)) {
-                    *r = (b - a).max(0.0);
+            .for_each(|(y, (r, b))| {
+                let (a_row, c_row, ay) = large.rows_at(y);
+                let rows = r.iter_mut().zip(fine.row(y)).zip(a_row.iter().zip(c_row));
+                for ((r, &v), (&a, &c)) in rows {
+                    *r = ((a + ay * (c - a)) - v).max(0.0);
+                }
+                if let Some((mask, grow)) = binary {
+                    // `&` rather than `&&`: no branch, so the loop vectorises
+                    for ((b, &r), &m) in b.iter_mut().zip(r.iter()).zip(mask.row(y)) {
+                        *b = u8::from(m != 0) & u8::from(r > grow);
+                    }
                 }
             });
     }
@@ -170,24 +187,12 @@ impl InstrumentDetector {
         mm_per_px: Option<f64>,
     ) -> Option<Detection> {
         self.mm_per_px = mm_per_px;
-        self.compute_response(f);
         let (w, h) = f.size();
         let size = w.min(h) as f64;
         let p = self.params;
         let thr = p.threshold_frac * range.max(1e-3);
         let grow = p.grow_frac * range.max(1e-3);
-        self.binary.reshape(w, h);
-        let resp = &self.response;
-        self.binary
-            .data_mut()
-            .par_chunks_mut(w)
-            .enumerate()
-            .for_each(|(y, b)| {
-                // `&` rather than `&&`: no branch, so the loop vectorises
-                for ((b, &r), &m) in b.iter_mut().zip(resp.row(y)).zip(mask.row(y)) {
-                    *b = u8::from(m != 0) & u8::from(r > grow);
-                }
-            });
+        self.response_pass(f, Some((mask, grow)));
         let min_len = p.min_length_frac as f64 * size;
         // buffers taken out for the loop and put back: no allocation per frame
         let (mut comps, mut strong) = (

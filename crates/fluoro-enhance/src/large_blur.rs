@@ -155,52 +155,73 @@ impl LargeBlurScratch {
     }
 }
 
+impl LargeBlurScratch {
+    /// Prepares [`LargeBlurScratch::rows_at`] for `src`: the reduced-resolution blur with
+    /// each of its rows widened to full width (or the full blur where sigma is too small to
+    /// reduce). A pass that needs the background row by row then blends it where it is
+    /// used, and the full-resolution background is never written.
+    pub fn prepare_rows(&mut self, src: &Frame<f32>, sigma: f32) {
+        self.prepare(src, sigma);
+        let (k, w) = (self.k, src.width());
+        if k == 1 {
+            return;
+        }
+        let sw = self.small_blur.width();
+        // bilinear upsampling, separable: each small row is first widened to full width (a
+        // table gather on 1/k of the rows), then every output row is a contiguous blend of
+        // two widened rows
+        self.cols.clear();
+        self.cols.extend((0..w).map(|x| {
+            let (i0, i1, ax) = source(x, k, sw);
+            (i0 as u32, i1 as u32, ax)
+        }));
+        self.wide.reshape(w, self.small_blur.height());
+        let (small, cols) = (&self.small_blur, &self.cols);
+        self.wide
+            .data_mut()
+            .par_chunks_mut(w)
+            .enumerate()
+            .for_each(|(sy, row)| {
+                let src = small.row(sy);
+                for (o, &(x0, x1, ax)) in row.iter_mut().zip(cols) {
+                    let (a, c) = (src[x0 as usize], src[x1 as usize]);
+                    *o = a + ax * (c - a);
+                }
+            });
+    }
+
+    /// Row `y` of the prepared blur as two full-width rows and a weight: the blur is
+    /// `a + ay * (c - a)` for `a`, `c` at the same column (exactly `a` where no reduction
+    /// applied: then both rows are the blurred row and `ay` is 0).
+    pub fn rows_at(&self, y: usize) -> (&[f32], &[f32], f32) {
+        if self.k == 1 {
+            let r = self.full.row(y);
+            return (r, r, 0.0);
+        }
+        let (y0, y1, ay) = source(y, self.k, self.wide.height());
+        (self.wide.row(y0), self.wide.row(y1), ay)
+    }
+}
+
 /// A wide Gaussian blur (background estimation) computed at reduced resolution: the source is
 /// box-averaged by `k` (the largest power of two keeping at least 3 px of sigma), blurred
 /// with the remaining sigma, and bilinearly interpolated back. Within a few percent of the
 /// full-resolution blur for smooth backgrounds, at about 1/k^2 of the cost.
 pub fn blur_large(src: &Frame<f32>, sigma: f32, s: &mut LargeBlurScratch, dst: &mut Frame<f32>) {
     let (w, h) = src.size();
-    let k = factor(w, h, sigma);
-    (s.k, s.size) = (k, (w, h));
-    if k == 1 {
-        s.cache_kernel(1, sigma);
-        blur(src, &s.kernel, &mut s.tmp, dst);
-        // `full` is not filled: sample_rect needs prepare
-        s.size = (0, 0);
-        return;
-    }
-    s.reduce(src, sigma, k);
-    let (sw, sh) = s.small_blur.size();
+    s.prepare_rows(src, sigma);
     dst.reshape(w, h);
-    // bilinear upsampling, separable: each small row is first widened to full width (a
-    // table gather on 1/k of the rows), then every output row is a contiguous blend of two
-    // widened rows
-    s.cols.clear();
-    s.cols.extend((0..w).map(|x| {
-        let (i0, i1, ax) = source(x, k, sw);
-        (i0 as u32, i1 as u32, ax)
-    }));
-    s.wide.reshape(w, sh);
-    let (small, cols) = (&s.small_blur, &s.cols);
-    s.wide
-        .data_mut()
-        .par_chunks_mut(w)
-        .enumerate()
-        .for_each(|(sy, row)| {
-            let src = small.row(sy);
-            for (o, &(x0, x1, ax)) in row.iter_mut().zip(cols) {
-                let (a, c) = (src[x0 as usize], src[x1 as usize]);
-                *o = a + ax * (c - a);
-            }
-        });
-    let wide = &s.wide;
+    let s = &*s;
     dst.data_mut()
         .par_chunks_mut(w)
         .enumerate()
         .for_each(|(y, row)| {
-            let (y0, y1, ay) = source(y, k, sh);
-            for ((o, &a), &c) in row.iter_mut().zip(wide.row(y0)).zip(wide.row(y1)) {
+            let (r0, r1, ay) = s.rows_at(y);
+            if s.k == 1 {
+                row.copy_from_slice(r0);
+                return;
+            }
+            for ((o, &a), &c) in row.iter_mut().zip(r0).zip(r1) {
                 *o = a + ay * (c - a);
             }
         });
@@ -303,6 +324,14 @@ mod tests {
                         "{w}x{h} sigma {sigma} rect at ({x0}, {y0}) row {yy}"
                     );
                 }
+            }
+            // and the rows blended where they are used give the same values (4.0: no
+            // reduction, the rows are the full blur's)
+            s.prepare_rows(&src, sigma);
+            for y in 0..h {
+                let (a, c, ay) = s.rows_at(y);
+                let row: Vec<f32> = a.iter().zip(c).map(|(&a, &c)| a + ay * (c - a)).collect();
+                assert_eq!(&row[..], whole.row(y), "{w}x{h} sigma {sigma} row {y}");
             }
         }
     }
