@@ -29,6 +29,10 @@ pub struct SuiteArgs {
     /// Also write per-study and pooled scores as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Process with the plan from the landmarks (`fluoro process --plan auto`) and score
+    /// each study's plan against the truth (states and every other score are unchanged).
+    #[arg(long)]
+    pub plan_auto: bool,
 }
 
 /// The suite: varied seeds, sizes, doses, angles, views, scenarios, contrast and side.
@@ -295,10 +299,14 @@ pub fn run(a: &SuiteArgs) -> Result<()> {
         let (study, truth, result) = (dir.join("study.dcm"), dir.join("truth"), dir.join("result"));
         fluoro_synth::output::write_dicom(&s, &study)?;
         fluoro_synth::output::write_truth(&s, &truth)?;
+        let mut params = fluoro_pipeline::PipelineParams::default();
+        if a.plan_auto {
+            params.set_plan_choice(Some(fluoro_analysis::PlanChoice::Landmarks));
+        }
         fluoro_pipeline::process_study(
             &study,
             &result,
-            &fluoro_pipeline::PipelineParams::default(),
+            &params,
             fluoro_pipeline::Backend::Cpu,
             |_, _| {},
         )?;
@@ -327,12 +335,41 @@ pub fn run(a: &SuiteArgs) -> Result<()> {
         pooled.frames
     );
     print!("{}", fluoro_eval::table(&pooled));
+    let plans = a.plan_auto.then(|| plan_summary(&all));
+    if let Some(p) = &plans {
+        println!(
+            "plans ({} of {} studies)    {:.2} deg off the true path (median, max {:.2}), target {:.2} mm from the VILL's middle (median, max {:.2})",
+            p["studies"],
+            all.len(),
+            p["angle_deg"]["median"].as_f64().unwrap_or(f64::NAN),
+            p["angle_deg"]["max"].as_f64().unwrap_or(f64::NAN),
+            p["target_mm"]["median"].as_f64().unwrap_or(f64::NAN),
+            p["target_mm"]["max"].as_f64().unwrap_or(f64::NAN),
+        );
+    }
     if let Some(p) = &a.json {
         std::fs::write(
             p,
-            serde_json::to_vec_pretty(&serde_json::json!({"studies": rows, "pooled": pooled}))?,
+            serde_json::to_vec_pretty(
+                &serde_json::json!({"studies": rows, "pooled": pooled, "plans": plans}),
+            )?,
         )
         .with_context(|| format!("{}: cannot write", p.display()))?;
     }
     Ok(())
+}
+
+/// Median and maximum of the studies' plan scores (studies with a plan only).
+fn plan_summary(all: &[fluoro_eval::Scores]) -> serde_json::Value {
+    let plans: Vec<_> = all.iter().filter_map(|s| s.plan.as_ref()).collect();
+    let stats = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let median = (!v.is_empty()).then(|| v[v.len() / 2]);
+        serde_json::json!({"median": median, "max": v.last()})
+    };
+    serde_json::json!({
+        "studies": plans.len(),
+        "angle_deg": stats(plans.iter().map(|p| p.angle_to_true_path_deg).collect()),
+        "target_mm": stats(plans.iter().map(|p| p.target_to_vill_middle_mm).collect()),
+    })
 }

@@ -385,8 +385,14 @@ fn suite_scores(name: &str, args: &[&str]) -> serde_json::Value {
 
 #[test]
 fn quick_suite_has_no_missed_stops() {
-    let v = suite_scores("suite", &["--quick"]);
+    let v = suite_scores("suite", &["--quick", "--plan-auto"]);
     let p = &v["pooled"];
+    // the landmark plans against the truth: measured 1.25 deg (max 1.55) and 2.66 mm (max
+    // 3.20) over the three studies
+    let plans = &v["plans"];
+    assert_eq!(plans["studies"], 3, "{plans}");
+    assert!(plans["angle_deg"]["max"].as_f64().unwrap() < 3.0, "{plans}");
+    assert!(plans["target_mm"]["max"].as_f64().unwrap() < 4.5, "{plans}");
     // regression thresholds on the held-out quick suite (3 studies at 256-320 px)
     assert_eq!(p["missed_stops"], 0, "a missed stop: {p}");
     assert!(p["detection_recall"].as_f64().unwrap() >= 0.8, "{p}");
