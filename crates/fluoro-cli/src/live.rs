@@ -48,7 +48,7 @@ pub struct LiveArgs {
     pub backend: Backend,
     /// Planned trajectory in pixels, entry_x,entry_y,target_x,target_y, or `auto` to plan
     /// from the landmarks (as `fluoro process --plan`).
-    #[arg(long, value_parser = crate::process::parse_plan)]
+    #[arg(long)]
     pub plan: Option<fluoro_analysis::PlanChoice>,
     /// Loop the study until --seconds have passed.
     #[arg(long, requires = "seconds")]

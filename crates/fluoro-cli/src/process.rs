@@ -39,7 +39,7 @@ pub struct ProcessArgs {
     /// Planned trajectory in pixels: entry_x,entry_y,target_x,target_y; or `auto` to plan
     /// from the landmarks (from where the instrument enters the field to the middle of the
     /// VILL it heads into; it follows the VILL until the line is locked, then stays fixed).
-    #[arg(long, value_parser = parse_plan)]
+    #[arg(long)]
     pub plan: Option<PlanChoice>,
     /// Caution margin in mm: "caution" when 0 < tip-to-VILL <= this.
     #[arg(long, default_value_t = 3.0)]
@@ -50,11 +50,6 @@ pub struct ProcessArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
-}
-
-/// Parses `--plan` ([`PlanChoice`]).
-pub fn parse_plan(s: &str) -> Result<PlanChoice, String> {
-    s.parse()
 }
 
 /// Runs `fluoro process` and prints the summary paragraph.
@@ -107,16 +102,12 @@ pub fn process(
         out.join("annotated").display()
     );
     if plan == Some(PlanChoice::Landmarks) {
-        let lp = &report.summary["landmark_plan"];
-        match (lp["target"].as_array(), lp["since_frame"].as_u64()) {
-            (Some(t), Some(i)) => println!(
+        match report.landmark_plan {
+            Some((p, i)) => println!(
                 "Landmark plan (unchanged from frame {i} on): entry ({:.1}, {:.1}) px, target ({:.1}, {:.1}) px, the middle of the VILL.",
-                lp["entry"][0].as_f64().unwrap_or(f64::NAN),
-                lp["entry"][1].as_f64().unwrap_or(f64::NAN),
-                t[0].as_f64().unwrap_or(f64::NAN),
-                t.get(1).and_then(|v| v.as_f64()).unwrap_or(f64::NAN),
+                p.entry[0], p.entry[1], p.target[0], p.target[1],
             ),
-            _ => println!("No landmark plan: no frame had both the instrument and the VILL."),
+            None => println!("No landmark plan: no frame had both the instrument and the VILL."),
         }
     }
     Ok(report)

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{fixtures, fluoro, succeed, tmp};
+use common::{fail, fixtures, fluoro, succeed, tmp};
 
 #[test]
 fn live_playback_reports_latency_and_accounts_for_every_frame() {
@@ -23,14 +23,13 @@ fn live_playback_reports_latency_and_accounts_for_every_frame() {
     );
     assert!(r["latency"]["median_ms"].as_f64().unwrap() > 0.0, "{v}");
     // a malformed plan is refused before anything runs
-    let bad = fluoro()
-        .arg("live")
-        .arg(fixtures().join("clo-cross-256.dcm"))
-        .args(["--plan", "1,2,3"])
-        .output()
-        .unwrap();
-    assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("entry_x,entry_y"));
+    let bad = fail(
+        fluoro()
+            .arg("live")
+            .arg(fixtures().join("clo-cross-256.dcm"))
+            .args(["--plan", "1,2,3"]),
+    );
+    assert!(bad.contains("entry_x,entry_y"));
 }
 
 #[test]
@@ -183,12 +182,11 @@ fn a_c_arm_pushing_single_frames_feeds_the_live_loop() {
     assert!(v["report"]["processed"].as_u64().unwrap() >= 1, "{v}");
     assert_eq!(std::fs::read_dir(&store).unwrap().count(), 6);
     // a sender aimed at nothing fails with a message, not a hang
-    let bad = fluoro()
-        .arg("send")
-        .arg(fixtures().join("ap-short-128.dcm"))
-        .args(["--to", "127.0.0.1:1"])
-        .output()
-        .unwrap();
-    assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("127.0.0.1:1"));
+    let bad = fail(
+        fluoro()
+            .arg("send")
+            .arg(fixtures().join("ap-short-128.dcm"))
+            .args(["--to", "127.0.0.1:1"]),
+    );
+    assert!(bad.contains("127.0.0.1:1"));
 }

@@ -209,6 +209,14 @@ impl LargeBlurScratch {
 /// full-resolution blur for smooth backgrounds, at about 1/k^2 of the cost.
 pub fn blur_large(src: &Frame<f32>, sigma: f32, s: &mut LargeBlurScratch, dst: &mut Frame<f32>) {
     let (w, h) = src.size();
+    if factor(w, h, sigma) == 1 {
+        // no reduction: the full blur straight into `dst` (no copy through `full`, so
+        // `sample_rect` needs a `prepare` after this)
+        s.cache_kernel(1, sigma);
+        blur(src, &s.kernel, &mut s.tmp, dst);
+        s.size = (0, 0);
+        return;
+    }
     s.prepare_rows(src, sigma);
     dst.reshape(w, h);
     let s = &*s;
@@ -217,10 +225,6 @@ pub fn blur_large(src: &Frame<f32>, sigma: f32, s: &mut LargeBlurScratch, dst: &
         .enumerate()
         .for_each(|(y, row)| {
             let (r0, r1, ay) = s.rows_at(y);
-            if s.k == 1 {
-                row.copy_from_slice(r0);
-                return;
-            }
             for ((o, &a), &c) in row.iter_mut().zip(r0).zip(r1) {
                 *o = a + ay * (c - a);
             }

@@ -190,15 +190,12 @@ impl FrameLoop {
         &self.params
     }
 
-    /// Sets or clears the plan (takes effect on the next frame).
-    pub fn set_plan(&mut self, plan: Option<Plan>) {
-        self.params.plan = plan;
-    }
-
-    /// Plans from the landmarks when no plan is set ([`Analyzer::set_plan_from_landmarks`]).
-    pub fn set_plan_from_landmarks(&mut self, on: bool) {
-        self.params.analysis.plan_from_landmarks = on;
-        self.analyzer.set_plan_from_landmarks(on);
+    /// Sets or clears the plan, given or from the landmarks (takes effect on the next
+    /// frame; choosing the landmarks again keeps the landmark plan already made).
+    pub fn set_plan_choice(&mut self, choice: Option<fluoro_analysis::PlanChoice>) {
+        self.params.set_plan_choice(choice);
+        let landmarks = self.params.analysis.plan_from_landmarks;
+        self.analyzer.set_plan_from_landmarks(landmarks);
     }
 
     /// Sets what the overlay draws (takes effect on the next frame).

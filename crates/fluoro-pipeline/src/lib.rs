@@ -100,6 +100,9 @@ pub struct ProcessReport {
     pub total: TimeStats,
     /// The summary written to `summary.json`.
     pub summary: serde_json::Value,
+    /// The landmark plan as it ended, and the frame from which it stayed unchanged (its
+    /// `landmark_plan` in the summary).
+    pub landmark_plan: Option<(fluoro_analysis::Plan, usize)>,
     /// The backend that ran.
     pub backend: String,
 }
@@ -183,6 +186,7 @@ pub fn process_study(
         decode_ms = next_decode_ms;
     }
     let total = TimeStats::of(&totals);
+    let landmark_plan = plan_used.filter(|_| params.plan.is_none());
     let summary = json!({
         "software": concat!("fluoro ", env!("CARGO_PKG_VERSION")),
         "study": {
@@ -209,8 +213,7 @@ pub fn process_study(
             "backend": fl.backend(),
         },
         // the landmark plan as it ended (fixed from `since_frame` on), when one was made
-        "landmark_plan": plan_used
-            .filter(|_| params.plan.is_none())
+        "landmark_plan": landmark_plan
             .map(|(p, i)| json!({"entry": p.entry, "target": p.target, "since_frame": i})),
         "counts": {
             "frames": n,
@@ -235,6 +238,7 @@ pub fn process_study(
         states,
         total,
         summary,
+        landmark_plan,
         backend,
     })
 }

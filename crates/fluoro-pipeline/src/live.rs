@@ -120,10 +120,9 @@ pub struct Controls {
     pub overlay: crate::overlay::OverlayOptions,
     /// Window level shift (fraction of the width) and contrast factor.
     pub window: (f32, f32),
-    /// The plan, if set.
-    pub plan: Option<fluoro_analysis::Plan>,
-    /// Without a plan, plan from the landmarks (instrument entry to the VILL's middle).
-    pub plan_from_landmarks: bool,
+    /// The plan, if set: given, or from the landmarks (instrument entry to the VILL's
+    /// middle).
+    pub plan: Option<fluoro_analysis::PlanChoice>,
     /// Incremented to apply the fields above.
     pub generation: u64,
 }
@@ -243,8 +242,7 @@ impl LiveLoop {
                         {
                             seen = c.generation;
                             fl.set_overlay(c.overlay);
-                            fl.set_plan(c.plan);
-                            fl.set_plan_from_landmarks(c.plan_from_landmarks);
+                            fl.set_plan_choice(c.plan);
                             fl.set_window_adjust(c.window.0, c.window.1);
                         }
                         let r: Result<(Analysis, _), LoopError> =

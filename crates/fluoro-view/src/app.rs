@@ -81,11 +81,7 @@ impl Viewer {
         // the controls start as the loop does, so the first change keeps the plan
         let controls = Arc::new(Mutex::new(Controls {
             window: (0.0, 1.0),
-            plan: match plan {
-                Some(PlanChoice::Given(p)) => Some(p),
-                _ => None,
-            },
-            plan_from_landmarks: plan == Some(PlanChoice::Landmarks),
+            plan,
             ..Default::default()
         }));
         let (speed, paused, step) = (
@@ -232,16 +228,10 @@ impl Viewer {
             self.plan_pending = None;
         }
         if pressed(Key::A) {
-            self.update_controls(|c| {
-                c.plan = None;
-                c.plan_from_landmarks = true;
-            });
+            self.update_controls(|c| c.plan = Some(PlanChoice::Landmarks));
         }
         if pressed(Key::C) {
-            self.update_controls(|c| {
-                c.plan = None;
-                c.plan_from_landmarks = false;
-            });
+            self.update_controls(|c| c.plan = None);
         }
         if pressed(Key::R) {
             self.update_controls(|c| c.window = (0.0, 1.0));
@@ -497,10 +487,8 @@ impl eframe::App for Viewer {
                     match self.plan_pending.take() {
                         None => self.plan_pending = Some(p),
                         Some(entry) => {
-                            self.update_controls(|c| {
-                                c.plan = Some(Plan { entry, target: p });
-                                c.plan_from_landmarks = false;
-                            });
+                            let given = PlanChoice::Given(Plan { entry, target: p });
+                            self.update_controls(|c| c.plan = Some(given));
                             self.plan_mode = false;
                         }
                     }

@@ -50,7 +50,7 @@ struct Args {
     screenshot: Option<PathBuf>,
     /// Planned trajectory in pixels, entry_x,entry_y,target_x,target_y, or `auto` to plan
     /// from the landmarks (the A key does it too).
-    #[arg(long, value_parser = parse_plan)]
+    #[arg(long)]
     plan: Option<fluoro_analysis::PlanChoice>,
 }
 
@@ -63,10 +63,6 @@ enum BackendArg {
     Gpu,
     /// A hardware GPU when there is one, else the CPU.
     Auto,
-}
-
-fn parse_plan(s: &str) -> Result<fluoro_analysis::PlanChoice, String> {
-    s.parse()
 }
 
 fn main() -> std::process::ExitCode {

@@ -19,6 +19,13 @@ pub fn succeed(c: &mut Command) -> std::process::Output {
     out
 }
 
+/// Runs `c`, checks that it failed, and returns its stderr (the message a user reads).
+pub fn fail(c: &mut Command) -> String {
+    let out = c.output().unwrap();
+    assert!(!out.status.success(), "{c:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// The committed fixtures.
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
