@@ -1,5 +1,7 @@
 // Motion-adaptive recursive filter (fluoro_enhance::temporal::RecursiveFilter::filter).
-//   `samples`: |3x3 mean of cur - prev| at grid points (-1 outside the field)
+//   `sample_gate`: |3x3 mean of cur - prev| at grid points (-1 outside the field), from
+//              `hs`; run after `blend`, so the gate it measures is the next frame's (the
+//              first frame after a reset runs it before `blend` too: the CPU path's order)
 //   `gate_select`: one workgroup: the samples' 25th percentile (two histogram levels and the
 //              smallest value in the selected fine bin, within max/2^20 of the exact
 //              order statistic) -> gate sigma = p25 / 0.3186 -> inv_t into `gate[0]`; fewer
@@ -45,12 +47,8 @@ fn sample_gate(@builtin(global_invocation_id) gid: vec3<u32>) {
         samples[o] = -1.0;
         return;
     }
-    var s = 0.0;
-    for (var yy = y - 1u; yy <= y + 1u; yy = yy + 1u) {
-        for (var xx = x - 1u; xx <= x + 1u; xx = xx + 1u) {
-            s = s + d(xx, yy);
-        }
-    }
+    // the same sum `blend` forms, from the horizontal sums `hsum` wrote
+    let s = hs[(y - 1u) * p.width + x] + hs[y * p.width + x] + hs[(y + 1u) * p.width + x];
     samples[o] = abs(s / 9.0);
 }
 

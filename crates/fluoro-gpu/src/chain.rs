@@ -65,6 +65,9 @@ pub struct GpuEnhancer {
     clahe_luts: Option<wgpu::Buffer>,
     sized: Option<Sized>,
     primed: bool,
+    /// Whether `gate` holds the scale measured on the last frame (the CPU path's
+    /// `GateScale::FromPrevious`).
+    gate_measured: bool,
     current: usize,
     /// Read-back slots of the submitted frames not yet collected, oldest first.
     in_flight: std::collections::VecDeque<usize>,
@@ -167,6 +170,7 @@ impl GpuEnhancer {
             params,
             sized: None,
             primed: false,
+            gate_measured: false,
             in_flight: std::collections::VecDeque::with_capacity(2),
             submitted: 0,
             current: 0,
@@ -214,6 +218,7 @@ impl GpuEnhancer {
     /// Forgets the temporal history.
     pub fn reset(&mut self) {
         self.primed = false;
+        self.gate_measured = false;
     }
 
     /// The denoised frame (after temporal and spatial filtering) of the last call.
@@ -359,6 +364,7 @@ impl GpuEnhancer {
         self.clahe_luts = Some(luts);
         self.sized = Some(s);
         self.primed = false;
+        self.gate_measured = false;
         self.mask_copy.clear();
         Ok(())
     }
@@ -463,29 +469,39 @@ impl GpuEnhancer {
                     _p: 0.0,
                 }),
             );
-            {
-                let (_, sw, sh) = s.sample_grid;
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("gate"),
-                    timestamp_writes: self.profiler.as_mut().map(|p| p.writes(1)),
-                });
-                pass.set_bind_group(0, &s.bg_temporal[self.current], &[]);
+            let (_, sw, sh) = s.sample_grid;
+            let sample = |pass: &mut wgpu::ComputePass| {
                 pass.set_pipeline(&self.m.temporal.pipelines[0]);
                 pass.dispatch_workgroups(sw.div_ceil(16), sh.div_ceil(16), 1);
                 pass.set_pipeline(&self.m.temporal.pipelines[3]);
                 pass.dispatch_workgroups(1, 1, 1);
+            };
+            {
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("temporal"),
+                    timestamp_writes: self.profiler.as_mut().map(|p| p.writes(2)),
+                });
+                pass.set_bind_group(0, &s.bg_temporal[self.current], &[]);
+                pass.set_pipeline(&self.m.temporal.pipelines[1]);
+                pass.dispatch_workgroups(gx, gy, 1);
+                if !self.gate_measured {
+                    // the first frame after a reset gates itself
+                    sample(&mut pass);
+                }
+                pass.set_pipeline(&self.m.temporal.pipelines[2]);
+                pass.dispatch_workgroups(gx, gy, 1);
             }
+            // the gate of the next frame, from this frame's horizontal sums
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("temporal"),
-                timestamp_writes: self.profiler.as_mut().map(|p| p.writes(2)),
+                label: Some("gate"),
+                timestamp_writes: self.profiler.as_mut().map(|p| p.writes(1)),
             });
             pass.set_bind_group(0, &s.bg_temporal[self.current], &[]);
-            pass.set_pipeline(&self.m.temporal.pipelines[1]);
-            pass.dispatch_workgroups(gx, gy, 1);
-            pass.set_pipeline(&self.m.temporal.pipelines[2]);
-            pass.dispatch_workgroups(gx, gy, 1);
+            sample(&mut pass);
+            self.gate_measured = true;
         } else {
             enc.copy_buffer_to_buffer(&s.norm, 0, &s.hist[next], 0, (w * h * 4) as u64);
+            self.gate_measured = false;
         }
         self.primed = true;
         // bilateral: from the new history into den
