@@ -1,5 +1,6 @@
 //! `fluoro suite`: the held-out evaluation suite (seeds never used to tune parameters).
 
+use crate::process::Backend;
 use anyhow::{Context, Result};
 use clap::Args;
 use fluoro_synth::{Scenario, SynthConfig, View};
@@ -33,6 +34,14 @@ pub struct SuiteArgs {
     /// each study's plan against the truth (states and every other score are unchanged).
     #[arg(long)]
     pub plan_auto: bool,
+    /// Compute backend of the enhancement chain.
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    pub backend: Backend,
+    /// Also process every study on the CPU (into `result-cpu`) and report, frame by frame,
+    /// how far the chosen backend's guidance is from the CPU's (states, detection, VILL
+    /// presence; largest tip, line and depth differences). JSON: `backends`.
+    #[arg(long)]
+    pub compare_cpu: bool,
 }
 
 /// The suite: varied seeds, sizes, doses, angles, views, scenarios, contrast and side.
@@ -273,6 +282,8 @@ pub fn regressions() -> Vec<(String, SynthConfig)> {
 pub fn run(a: &SuiteArgs) -> Result<()> {
     let mut all = Vec::new();
     let mut rows = Vec::new();
+    let mut agreement = fluoro_eval::agreement::Agreement::default();
+    let backend_name = format!("{:?}", a.backend).to_lowercase();
     println!(
         "{:<30}{:>7}{:>6}{:>9}{:>9}{:>9}{:>7}{:>7}{:>7}{:>7}",
         "study", "recall", "FP", "tip mm", "axis", "VILL mm", "acc", "missed", "D-lam", "D-ins"
@@ -303,13 +314,15 @@ pub fn run(a: &SuiteArgs) -> Result<()> {
         if a.plan_auto {
             params.set_plan_choice(Some(fluoro_analysis::PlanChoice::Landmarks));
         }
-        fluoro_pipeline::process_study(
-            &study,
-            &result,
-            &params,
-            fluoro_pipeline::Backend::Cpu,
-            |_, _| {},
-        )?;
+        fluoro_pipeline::process_study(&study, &result, &params, a.backend.into(), |_, _| {})?;
+        if a.compare_cpu {
+            let on_cpu = dir.join("result-cpu");
+            let cpu = fluoro_pipeline::Backend::Cpu;
+            fluoro_pipeline::process_study(&study, &on_cpu, &params, cpu, |_, _| {})?;
+            let g = fluoro_eval::agreement::agreement(&on_cpu, &result)?;
+            println!("  {backend_name} vs cpu: {}", g.summary());
+            agreement.add(&g);
+        }
         let sc = fluoro_eval::evaluate(&truth, &result)?;
         let f =
             |v: Option<f64>, d: usize| v.map(|x| format!("{x:.d$}")).unwrap_or_else(|| "-".into());
@@ -347,12 +360,19 @@ pub fn run(a: &SuiteArgs) -> Result<()> {
             p["target_mm"]["max"].as_f64().unwrap_or(f64::NAN),
         );
     }
+    let backends = a.compare_cpu.then(|| {
+        println!(
+            "{backend_name} vs cpu, all studies: {}",
+            agreement.summary()
+        );
+        serde_json::json!({"backend": backend_name, "against": "cpu", "agreement": agreement})
+    });
     if let Some(p) = &a.json {
         std::fs::write(
             p,
-            serde_json::to_vec_pretty(
-                &serde_json::json!({"studies": rows, "pooled": pooled, "plans": plans}),
-            )?,
+            serde_json::to_vec_pretty(&serde_json::json!({
+                "studies": rows, "pooled": pooled, "plans": plans, "backends": backends
+            }))?,
         )
         .with_context(|| format!("{}: cannot write", p.display()))?;
     }

@@ -474,3 +474,33 @@ fn gpu_and_cpu_backends_give_the_same_guidance() {
         );
     }
 }
+
+/// `fluoro suite --backend gpu --compare-cpu` on the quick suite (3 studies, 120 frames):
+/// the GPU chain (lavapipe in CI) gives the CPU's guidance on every frame. Measured: no
+/// state, detection or line differs, and tips, lines and depths agree to 1e-4.
+#[test]
+fn gpu_guidance_equals_cpu_on_the_quick_suite() {
+    if std::env::var("FLUORO_SKIP_GPU").is_ok_and(|v| v == "1") {
+        eprintln!("SKIPPED: FLUORO_SKIP_GPU=1");
+        return;
+    }
+    let v = suite_scores(
+        "suite-gpu",
+        &["--quick", "--backend", "gpu", "--compare-cpu"],
+    );
+    let b = &v["backends"];
+    assert_eq!(b["backend"], "gpu", "{b}");
+    let g = &b["agreement"];
+    assert_eq!(g["frames"], 120, "{g}");
+    for k in [
+        "unmatched_frames",
+        "state_differs",
+        "detection_differs",
+        "vill_presence_differs",
+    ] {
+        assert_eq!(g[k], 0, "{k}: {g}");
+    }
+    assert!(g["tip_max_px"].as_f64().unwrap() < 0.01, "{g}");
+    assert!(g["vill_max_px"].as_f64().unwrap() < 0.05, "{g}");
+    assert!(g["depth_max_mm"].as_f64().unwrap() < 0.01, "{g}");
+}

@@ -4,6 +4,7 @@
 use fluoro_core::record::{FrameRecord, SafetyState, VillRecord, signed_distance_to_line};
 use serde::Serialize;
 
+pub mod agreement;
 pub mod plan;
 mod table;
 use std::path::{Path, PathBuf};
@@ -471,11 +472,11 @@ fn dice_counts(truth: &Path, result: &Path, frames: usize) -> Result<[(u64, u64)
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use fluoro_core::record::{GuidanceRecord, ToolRecord};
 
-    fn record(tip: [f64; 2], line_x: f64) -> FrameRecord {
+    pub(crate) fn record(tip: [f64; 2], line_x: f64) -> FrameRecord {
         FrameRecord {
             frame: 0,
             time_ms: 0.0,
