@@ -28,3 +28,37 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     }
     Ok(())
 }
+
+/// Options of `fluoro compare`.
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    /// First result folder (from `fluoro process --out`).
+    pub a: PathBuf,
+    /// Second result folder of the same study.
+    pub b: PathBuf,
+    /// Also write the agreement as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Fail (exit status 1) unless every frame has the same state, detection and VILL
+    /// presence, with tips, VILL ends and depths within 0.01 px / 0.05 px / 0.01 mm.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// Runs `fluoro compare`.
+pub fn compare(a: &CompareArgs) -> Result<()> {
+    let g = fluoro_eval::agreement::agreement(&a.a, &a.b)?;
+    println!("{}", g.summary());
+    if let Some(p) = &a.json {
+        std::fs::write(p, serde_json::to_vec_pretty(&g)?)
+            .with_context(|| format!("{}: cannot write", p.display()))?;
+    }
+    if a.strict && !g.identical_within(0.01, 0.05, 0.01) {
+        anyhow::bail!(
+            "{} and {} give different guidance",
+            a.a.display(),
+            a.b.display()
+        );
+    }
+    Ok(())
+}

@@ -59,6 +59,10 @@ enum Command {
     /// Score a result folder against a ground-truth folder: detection, tip and axis error,
     /// VILL, safety states (missed stops), Dice per label.
     Eval(eval::EvalArgs),
+    /// Compare two results of the same study frame by frame (e.g. `--backend gpu` against
+    /// `cpu`, or two parameter settings): frames whose state, detection or VILL presence
+    /// differ, and the largest tip, VILL and depth differences.
+    Compare(eval::CompareArgs),
     /// Time the whole per-frame chain (enhance, analyse, overlay) on a synthetic study in
     /// memory: median, p95 and p99 ms per stage.
     Bench(bench::BenchArgs),
@@ -99,6 +103,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Synth(args) => synth::run(&args),
         Command::Process(args) => process::run(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::Compare(args) => eval::compare(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Suite(args) => suite::run(&args),

@@ -509,3 +509,56 @@ fn gpu_guidance_equals_cpu_on_the_quick_suite() {
     assert!(g["vill_max_px"].as_f64().unwrap() < 0.05, "{g}");
     assert!(g["depth_max_mm"].as_f64().unwrap() < 0.01, "{g}");
 }
+
+/// `fluoro compare`: a result agrees with itself; a changed state is counted, and
+/// `--strict` then fails naming both folders.
+#[test]
+fn compare_counts_differing_frames() {
+    let d = tmp("compare");
+    let a = d.join("a");
+    succeed(
+        fluoro()
+            .arg("process")
+            .arg(fixtures().join("clo-cross-256.dcm"))
+            .args(["--quiet", "--out"])
+            .arg(&a),
+    );
+    let b = d.join("b");
+    std::fs::create_dir_all(&b).unwrap();
+    let text = std::fs::read_to_string(a.join("frames.jsonl")).unwrap();
+    std::fs::write(b.join("frames.jsonl"), &text).unwrap();
+    let same = succeed(fluoro().arg("compare").arg(&a).arg(&b).arg("--strict"));
+    assert!(
+        String::from_utf8_lossy(&same.stdout).contains("state differs 0"),
+        "{same:?}"
+    );
+    // the last frame's state changed in b
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let last = lines.last_mut().unwrap();
+    let mut r: serde_json::Value = serde_json::from_str(last).unwrap();
+    let flipped = if r["guidance"]["state"] == "safe" {
+        "stop"
+    } else {
+        "safe"
+    };
+    r["guidance"]["state"] = flipped.into();
+    *last = r.to_string();
+    std::fs::write(b.join("frames.jsonl"), lines.join("\n")).unwrap();
+    let json = d.join("agreement.json");
+    succeed(
+        fluoro()
+            .arg("compare")
+            .arg(&a)
+            .arg(&b)
+            .arg("--json")
+            .arg(&json),
+    );
+    let g: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(g["state_differs"], 1, "{g}");
+    assert_eq!(g["frames"], lines.len(), "{g}");
+    let err = fail(fluoro().arg("compare").arg(&a).arg(&b).arg("--strict"));
+    assert!(
+        err.contains("different guidance") && err.contains("b"),
+        "{err}"
+    );
+}
