@@ -31,8 +31,10 @@ impl From<Backend> for fluoro_pipeline::Backend {
 /// Options of `fluoro process`.
 #[derive(Args, Debug)]
 pub struct ProcessArgs {
-    /// The DICOM study.
-    pub study: PathBuf,
+    /// The DICOM study; several (e.g. `recordings/*.dcm`) make a batch: each goes to its
+    /// own sub-folder of `--out`, named after the file, and `--out/batch.json` lists them.
+    #[arg(required = true)]
+    pub study: Vec<PathBuf>,
     /// Output folder.
     #[arg(long)]
     pub out: PathBuf,
@@ -115,5 +117,75 @@ pub fn process(
 
 /// Runs `fluoro process`.
 pub fn run(a: &ProcessArgs) -> Result<()> {
-    process(&a.study, &a.out, a.plan, a.caution_mm, a.backend, a.quiet).map(|_| ())
+    let one =
+        |study: &Path, out: &Path| process(study, out, a.plan, a.caution_mm, a.backend, a.quiet);
+    match a.study.as_slice() {
+        [study] => one(study, &a.out).map(|_| ()),
+        studies => batch(studies, &a.out, one),
+    }
+}
+
+/// Processes several studies, each into `out/NAME` (the file's stem, made unique), on
+/// past any that fails, then writes `out/batch.json` (one entry per study: its folder, or
+/// the error) and fails if any study did.
+fn batch(
+    studies: &[PathBuf],
+    out: &Path,
+    mut one: impl FnMut(&Path, &Path) -> Result<fluoro_pipeline::ProcessReport>,
+) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
+    let mut taken = std::collections::HashSet::new();
+    let mut entries = Vec::new();
+    let mut failed = 0;
+    for study in studies {
+        let stem = study
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "study".into());
+        let name = (1..)
+            .map(|k| {
+                if k == 1 {
+                    stem.clone()
+                } else {
+                    format!("{stem}-{k}")
+                }
+            })
+            .find(|n| taken.insert(n.clone()))
+            .expect("an unused name");
+        let dir = out.join(&name);
+        entries.push(match one(study, &dir) {
+            Ok(r) => serde_json::json!({
+                "study": study, "out": name, "ok": true, "frames": r.frames,
+                "detected": r.detected, "with_vill": r.with_vill,
+                "states": {"safe": r.states[0], "caution": r.states[1],
+                           "stop": r.states[2], "unknown": r.states[3]},
+                "total_ms": {"median": r.total.median_ms, "p95": r.total.p95_ms},
+                "backend": r.backend,
+            }),
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {e:#} (skipped; the batch goes on)");
+                serde_json::json!({"study": study, "out": name, "ok": false, "error": format!("{e:#}")})
+            }
+        });
+    }
+    let path = out.join("batch.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&entries)?)
+        .with_context(|| format!("{}: cannot write", path.display()))?;
+    println!(
+        "Batch: {} of {} studies processed into {} (list: {}).",
+        studies.len() - failed,
+        studies.len(),
+        out.display(),
+        path.display()
+    );
+    if failed > 0 {
+        bail!(
+            "{failed} of {} studies failed (see {})",
+            studies.len(),
+            path.display()
+        );
+    }
+    Ok(())
 }

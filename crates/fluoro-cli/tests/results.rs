@@ -1,0 +1,110 @@
+//! Tools over result folders: `fluoro process` on a batch of studies, `fluoro compare`.
+
+mod common;
+use common::*;
+
+/// `fluoro process A B C --out DIR`: each study in its own sub-folder named after the file
+/// (a repeated name gets a suffix), a bad file reported and skipped without stopping the
+/// batch, `batch.json` listing all three, and a failing exit status naming the count.
+#[test]
+fn process_runs_a_batch_past_a_bad_study() {
+    let d = tmp("batch");
+    let fixture = fixtures().join("clo-cross-256.dcm");
+    let bad = d.join("bad.dcm");
+    std::fs::write(&bad, &std::fs::read(&fixture).unwrap()[..3000]).unwrap();
+    let twin = d.join("x");
+    std::fs::create_dir_all(&twin).unwrap();
+    std::fs::copy(&fixture, twin.join("clo-cross-256.dcm")).unwrap();
+    let out = d.join("out");
+    let err = fail(
+        fluoro()
+            .arg("process")
+            .arg(&fixture)
+            .arg(&bad)
+            .arg(twin.join("clo-cross-256.dcm"))
+            .args(["--quiet", "--out"])
+            .arg(&out),
+    );
+    assert!(
+        err.contains("bad.dcm") && err.contains("1 of 3 studies failed"),
+        "{err}"
+    );
+    for name in ["clo-cross-256", "clo-cross-256-2"] {
+        assert!(out.join(name).join("frames.jsonl").is_file(), "{name}");
+        assert!(out.join(name).join("summary.json").is_file(), "{name}");
+    }
+    assert!(!out.join("bad").exists());
+    let list: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("batch.json")).unwrap()).unwrap();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 3);
+    assert_eq!(list[0]["ok"], true);
+    assert_eq!(list[0]["frames"], 16);
+    assert_eq!(list[1]["ok"], false);
+    assert!(list[1]["error"].as_str().unwrap().contains("bad.dcm"));
+    assert_eq!(list[2]["out"], "clo-cross-256-2");
+    // one study: straight into --out, as before
+    let single = d.join("single");
+    succeed(
+        fluoro()
+            .arg("process")
+            .arg(&fixture)
+            .args(["--quiet", "--out"])
+            .arg(&single),
+    );
+    assert!(single.join("frames.jsonl").is_file());
+    assert!(!single.join("batch.json").exists());
+}
+
+/// `fluoro compare`: a result agrees with itself; a changed state is counted, and
+/// `--strict` then fails naming both folders.
+#[test]
+fn compare_counts_differing_frames() {
+    let d = tmp("compare");
+    let a = d.join("a");
+    succeed(
+        fluoro()
+            .arg("process")
+            .arg(fixtures().join("clo-cross-256.dcm"))
+            .args(["--quiet", "--out"])
+            .arg(&a),
+    );
+    let b = d.join("b");
+    std::fs::create_dir_all(&b).unwrap();
+    let text = std::fs::read_to_string(a.join("frames.jsonl")).unwrap();
+    std::fs::write(b.join("frames.jsonl"), &text).unwrap();
+    let same = succeed(fluoro().arg("compare").arg(&a).arg(&b).arg("--strict"));
+    assert!(
+        String::from_utf8_lossy(&same.stdout).contains("state differs 0"),
+        "{same:?}"
+    );
+    // the last frame's state changed in b
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let last = lines.last_mut().unwrap();
+    let mut r: serde_json::Value = serde_json::from_str(last).unwrap();
+    let flipped = if r["guidance"]["state"] == "safe" {
+        "stop"
+    } else {
+        "safe"
+    };
+    r["guidance"]["state"] = flipped.into();
+    *last = r.to_string();
+    std::fs::write(b.join("frames.jsonl"), lines.join("\n")).unwrap();
+    let json = d.join("agreement.json");
+    succeed(
+        fluoro()
+            .arg("compare")
+            .arg(&a)
+            .arg(&b)
+            .arg("--json")
+            .arg(&json),
+    );
+    let g: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(g["state_differs"], 1, "{g}");
+    assert_eq!(g["frames"], lines.len(), "{g}");
+    let err = fail(fluoro().arg("compare").arg(&a).arg(&b).arg("--strict"));
+    assert!(
+        err.contains("different guidance") && err.contains("b"),
+        "{err}"
+    );
+}
