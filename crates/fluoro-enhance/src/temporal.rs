@@ -54,12 +54,14 @@ pub fn estimate_noise_sigma(f: &Frame<f32>, mask: &Frame<u8>, scratch: &mut Vec<
     (*med / (0.6745 * std::f32::consts::SQRT_2)).max(1e-6)
 }
 
-/// The filter's state: the last two outputs (double-buffered, so no copy per frame), and
+/// The filter's state: the last output (updated in place, as the next frame's history), and
 /// the motion gate's scale measured on the last frame.
 #[derive(Debug, Default)]
 pub struct RecursiveFilter {
-    hist: [Frame<f32>; 2],
-    current: usize,
+    hist: Frame<f32>,
+    /// Per block of [`BLOCK_ROWS`] rows: the horizontal difference sums of the row above it
+    /// and of the row below it, taken before any block overwrites its rows.
+    halos: Vec<f32>,
     primed: bool,
     gate: GateScale,
     scratch: Vec<f32>,
@@ -99,7 +101,7 @@ impl RecursiveFilter {
 
     /// The last output.
     pub fn output(&self) -> &Frame<f32> {
-        &self.hist[self.current]
+        &self.hist
     }
 
     /// Filters `cur`; `noise_sigma` is the per-pixel noise of `cur`. The result is
@@ -132,72 +134,77 @@ impl RecursiveFilter {
         p: &TemporalParams,
     ) -> &Frame<f32> {
         let (w, h) = cur.size();
-        let next = 1 - self.current;
-        if !self.primed || self.hist[self.current].size() != (w, h) || p.recursion <= 0.0 {
-            let out = &mut self.hist[next];
-            out.reshape(w, h);
-            out.data_mut().copy_from_slice(cur.data());
-            self.current = next;
+        if !self.primed || self.hist.size() != (w, h) || p.recursion <= 0.0 {
+            self.hist.reshape(w, h);
+            self.hist.data_mut().copy_from_slice(cur.data());
             self.primed = true;
             self.gate = GateScale::Unmeasured;
-            return &self.hist[next];
+            return &self.hist;
         }
         let a = p.recursion.clamp(0.0, 0.99);
         let grid = SampleGrid::new(w, h);
         let Self {
             hist,
-            current,
+            halos,
             gate,
             scratch,
             bands,
             ..
         } = self;
-        let [h0, h1] = hist;
-        let (prev, out) = if *current == 0 {
-            (&*h0, h1)
-        } else {
-            (&*h1, h0)
-        };
         // the gate's scale: the robust spread of the 3x3-averaged difference itself (noise
         // correlation and the history's own noise included); fallback from the pixel sigma
         let measured = match *gate {
             GateScale::FromPrevious(g) => g,
-            GateScale::Unmeasured => measure_gate(cur, prev, mask, &grid, bands, scratch),
+            GateScale::Unmeasured => measure_gate(cur, hist, mask, &grid, bands, scratch),
         };
         let gate_sigma = measured.unwrap_or_else(|| noise_sigma() * 1.1 / 3.0);
         // blend_row receives 3x3 sums (9x the mean)
         let inv_t = 1.0 / (p.motion_k * gate_sigma.max(1e-6) * 9.0);
-        out.reshape(w, h);
+        // The history is blended in place (no second frame to write, whose cache lines
+        // would first be read in): a block's own rows are summed before it overwrites
+        // them, and the rows just outside it, which other blocks overwrite, are summed
+        // first, here.
+        let blocks = h.div_ceil(BLOCK_ROWS);
+        halos.resize(blocks * 2 * w, 0.0);
+        let prev = &*hist;
+        halos
+            .par_chunks_mut(2 * w)
+            .enumerate()
+            .for_each(|(b, halo)| {
+                let (above, below) = halo.split_at_mut(w);
+                let (y0, y1) = (b * BLOCK_ROWS, ((b + 1) * BLOCK_ROWS).min(h));
+                let y = y0.saturating_sub(1);
+                diff_hsum_row(cur.row(y), prev.row(y), above);
+                let y = y1.min(h - 1);
+                diff_hsum_row(cur.row(y), prev.row(y), below);
+            });
+        let halos = &*halos;
         bands.iter_mut().for_each(|b| b.samples.clear());
         par_chunks_with(
-            out.data_mut(),
+            hist.data_mut(),
             w * BLOCK_ROWS,
             bands,
             |b, block, band: &mut BandScratch| {
                 let ring = zeroed(&mut band.ring, 3 * w);
                 let y0 = b * BLOCK_ROWS;
                 let rows = block.len() / w;
+                let (above, below) = halos[b * 2 * w..(b + 1) * 2 * w].split_at(w);
                 // ring slot k holds the horizontal sums of row (y0 - 1 + k) % 3
-                let hs = |y: usize, slot: &mut [f32]| diff_hsum_row(cur.row(y), prev.row(y), slot);
                 let (s0, rest) = ring.split_at_mut(w);
                 let (s1, s2) = rest.split_at_mut(w);
                 let mut slots = [s0, s1, s2];
-                hs(y0.saturating_sub(1), slots[0]);
-                hs(y0, slots[1]);
+                slots[0].copy_from_slice(above);
+                diff_hsum_row(cur.row(y0), &block[..w], slots[1]);
                 for r in 0..rows {
                     let y = y0 + r;
-                    hs((y + 1).min(h - 1), slots[2]);
+                    if r + 1 < rows {
+                        let next = &block[(r + 1) * w..(r + 2) * w];
+                        diff_hsum_row(cur.row(y + 1), next, slots[2]);
+                    } else {
+                        slots[2].copy_from_slice(below);
+                    }
                     let o = &mut block[r * w..(r + 1) * w];
-                    blend_row(
-                        slots[0],
-                        slots[1],
-                        slots[2],
-                        cur.row(y),
-                        prev.row(y),
-                        a,
-                        inv_t,
-                        o,
-                    );
+                    blend_row(slots[0], slots[1], slots[2], cur.row(y), a, inv_t, o);
                     grid.collect(
                         y,
                         [&*slots[0], &*slots[1], &*slots[2]],
@@ -209,8 +216,7 @@ impl RecursiveFilter {
             },
         );
         *gate = GateScale::FromPrevious(p25_sigma(bands, scratch));
-        *current = next;
-        &self.hist[next]
+        &self.hist
     }
 
     /// Like [`RecursiveFilter::filter`] but copies the result into `out`.
@@ -339,8 +345,8 @@ fn diff_hsum_row(cur: &[f32], prev: &[f32], d: &mut [f32]) {
     d[w - 1] = 2.0 * at(w - 1) + at(w - 2);
 }
 
-/// Blends one row: weight from the 3x3 difference sum, history where nothing moves.
-#[allow(clippy::too_many_arguments)]
+/// Blends one row into its history (`hist`, updated in place): weight from the 3x3
+/// difference sum, history where nothing moves.
 #[multiversion::multiversion(targets(
     "x86_64+avx512f+avx512bw+avx512vl+avx2+fma",
     "x86_64+avx2+fma"
@@ -350,15 +356,14 @@ fn blend_row(
     r1: &[f32],
     r2: &[f32],
     cur: &[f32],
-    prev: &[f32],
     a: f32,
     inv_t: f32,
-    out: &mut [f32],
+    hist: &mut [f32],
 ) {
-    for i in 0..out.len() {
+    for i in 0..hist.len() {
         let m = (r0[i] + r1[i] + r2[i]).abs() * inv_t;
         let wgt = a * (1.0 - m).max(0.0);
-        out[i] = cur[i] + wgt * (prev[i] - cur[i]);
+        hist[i] = cur[i] + wgt * (hist[i] - cur[i]);
     }
 }
 
