@@ -134,7 +134,8 @@ impl RecursiveFilter {
         p: &TemporalParams,
     ) -> &Frame<f32> {
         let (w, h) = cur.size();
-        if !self.primed || self.hist.size() != (w, h) || p.recursion <= 0.0 {
+        let empty = w == 0 || h == 0;
+        if !self.primed || self.hist.size() != (w, h) || p.recursion <= 0.0 || empty {
             self.hist.reshape(w, h);
             self.hist.data_mut().copy_from_slice(cur.data());
             self.primed = true;
@@ -482,6 +483,16 @@ mod tests {
                 .map(|(g, w)| (f64::from(*g) - w).abs())
                 .fold(0.0, f64::max);
             assert!(worst < 1e-2, "frame {n}: off by {worst}");
+        }
+    }
+
+    #[test]
+    fn empty_frames_pass_through() {
+        let mut f = RecursiveFilter::default();
+        let p = TemporalParams::default();
+        for (w, h) in [(0, 0), (0, 0), (0, 5), (5, 0), (5, 0)] {
+            let out = f.filter(&Frame::new(w, h), &Frame::new(w, h), 1.0, &p);
+            assert_eq!(out.size(), (w, h));
         }
     }
 
