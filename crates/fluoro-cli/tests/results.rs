@@ -108,3 +108,54 @@ fn compare_counts_differing_frames() {
         "{err}"
     );
 }
+
+/// `fluoro compare` on two batch or suite folders: studies matched by name (batch layout
+/// `NAME/frames.jsonl` and suite layout `NAME/result/frames.jsonl` both found), pooled; a
+/// study missing on one side is refused.
+#[test]
+fn compare_pools_batch_and_suite_folders() {
+    let d = tmp("compare-many");
+    let one = d.join("one");
+    succeed(
+        fluoro()
+            .arg("process")
+            .arg(fixtures().join("clo-cross-256.dcm"))
+            .args(["--quiet", "--out"])
+            .arg(&one),
+    );
+    let text = std::fs::read_to_string(one.join("frames.jsonl")).unwrap();
+    let mut flipped: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let s = &mut flipped[5]["guidance"]["state"];
+    *s = if *s == "stop" { "safe" } else { "stop" }.into();
+    let flipped: Vec<String> = flipped.iter().map(|v| v.to_string()).collect();
+    let put = |dir: &std::path::Path, body: &str| {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("frames.jsonl"), body).unwrap();
+    };
+    let (a, b) = (d.join("a"), d.join("b"));
+    put(&a.join("x"), &text);
+    put(&a.join("y").join("result"), &text);
+    put(&b.join("x"), &text);
+    put(&b.join("y").join("result"), &flipped.join("\n"));
+    let json = d.join("pooled.json");
+    succeed(
+        fluoro()
+            .arg("compare")
+            .arg(&a)
+            .arg(&b)
+            .arg("--json")
+            .arg(&json),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(v["studies"].as_array().unwrap().len(), 2, "{v}");
+    assert_eq!(v["studies"][1]["study"], "y", "{v}");
+    assert_eq!(v["studies"][1]["agreement"]["state_differs"], 1, "{v}");
+    assert_eq!(v["pooled"]["state_differs"], 1, "{v}");
+    assert_eq!(v["pooled"]["frames"], 2 * text.lines().count(), "{v}");
+    std::fs::remove_dir_all(b.join("x")).unwrap();
+    let err = fail(fluoro().arg("compare").arg(&a).arg(&b));
+    assert!(err.contains("different studies"), "{err}");
+}

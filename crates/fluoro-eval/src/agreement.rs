@@ -5,7 +5,7 @@
 use crate::{EvalError, read_records};
 use fluoro_core::record::{FrameRecord, VillRecord};
 use serde::Serialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Frame-by-frame agreement of two results (`a` and `b`) of one study, or pooled over
 /// studies by [`Agreement::add`].
@@ -78,6 +78,29 @@ pub fn agreement(a: &Path, b: &Path) -> Result<Agreement, EvalError> {
     let (ra, rb) = (read_records(a)?, read_records(b)?);
     let mut out = compare(&ra, &rb);
     out.unmatched_frames = ra.len().abs_diff(rb.len());
+    Ok(out)
+}
+
+/// The result folders of a batch or suite run, by study name: every sub-folder of `dir`
+/// with a `frames.jsonl` (`fluoro process` batch layout) or a `result/frames.jsonl`
+/// (`fluoro suite` layout), sorted by name.
+pub fn result_folders(dir: &Path) -> Result<Vec<(String, PathBuf)>, EvalError> {
+    let err = |e: std::io::Error| EvalError {
+        path: dir.to_path_buf(),
+        detail: e.to_string(),
+    };
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(err)? {
+        let path = entry.map_err(err)?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let found = [path.clone(), path.join("result")]
+            .into_iter()
+            .find(|p| p.join("frames.jsonl").is_file());
+        if let (Some(name), Some(found), true) = (name, found, path.is_dir()) {
+            out.push((name, found));
+        }
+    }
+    out.sort();
     Ok(out)
 }
 
