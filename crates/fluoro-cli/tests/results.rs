@@ -56,22 +56,27 @@ fn process_runs_a_batch_past_a_bad_study() {
     assert!(!single.join("batch.json").exists());
 }
 
+/// Processes the CLO fixture into `out` and returns its `frames.jsonl`.
+fn process_fixture(out: &std::path::Path) -> String {
+    succeed(
+        fluoro()
+            .arg("process")
+            .arg(fixtures().join("clo-cross-256.dcm"))
+            .args(["--quiet", "--out"])
+            .arg(out),
+    );
+    std::fs::read_to_string(out.join("frames.jsonl")).unwrap()
+}
+
 /// `fluoro compare`: a result agrees with itself; a changed state is counted, and
 /// `--strict` then fails naming both folders.
 #[test]
 fn compare_counts_differing_frames() {
     let d = tmp("compare");
     let a = d.join("a");
-    succeed(
-        fluoro()
-            .arg("process")
-            .arg(fixtures().join("clo-cross-256.dcm"))
-            .args(["--quiet", "--out"])
-            .arg(&a),
-    );
+    let text = process_fixture(&a);
     let b = d.join("b");
     std::fs::create_dir_all(&b).unwrap();
-    let text = std::fs::read_to_string(a.join("frames.jsonl")).unwrap();
     std::fs::write(b.join("frames.jsonl"), &text).unwrap();
     let same = succeed(fluoro().arg("compare").arg(&a).arg(&b).arg("--strict"));
     assert!(
@@ -115,15 +120,7 @@ fn compare_counts_differing_frames() {
 #[test]
 fn compare_pools_batch_and_suite_folders() {
     let d = tmp("compare-many");
-    let one = d.join("one");
-    succeed(
-        fluoro()
-            .arg("process")
-            .arg(fixtures().join("clo-cross-256.dcm"))
-            .args(["--quiet", "--out"])
-            .arg(&one),
-    );
-    let text = std::fs::read_to_string(one.join("frames.jsonl")).unwrap();
+    let text = process_fixture(&d.join("one"));
     let mut flipped: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
