@@ -37,7 +37,7 @@ impl Default for ClaheParams {
     }
 }
 
-/// Reusable buffers: the tile mappings (laid out by [`map::TileRowLuts`]), and
+/// Reusable buffers: the tile mappings (laid out as `map::TileRowLuts` reads them), and
 /// per-column interpolation tables.
 #[derive(Debug, Default)]
 pub struct ClaheScratch {

@@ -90,8 +90,8 @@ impl Mlp {
     }
 
     /// Class scores of `n = xs.len() / N_FEATURES` feature vectors into `outs` (`N_CLASSES`
-    /// each), [`BLOCK`] vectors per pass through the layers, with the layer's outputs held
-    /// in registers ([`dense_block`]); `a`, `b` are scratch buffers. Equal to
+    /// each), `BLOCK` vectors per pass through the layers, with the layer's outputs held
+    /// in registers (`dense_block`); `a`, `b` are scratch buffers. Equal to
     /// [`Mlp::forward`] per vector (same sums in the same order).
     pub fn forward_many(&self, xs: &[f32], a: &mut Vec<f32>, b: &mut Vec<f32>, outs: &mut [f32]) {
         let n = xs.len() / N_FEATURES;

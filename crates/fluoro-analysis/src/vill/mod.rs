@@ -68,7 +68,7 @@ pub struct VillParams {
     /// opened by a square about this wide (mm; 0: no second pass): a lamina's dark region
     /// can run on into a thin dark strand (the part of a contrast line the line filter
     /// missed) that carries its extreme point to the disc's rim. Lines from this pass give
-    /// way to any line found without it ([`crate::vill_history`]).
+    /// way to any line found without it (`vill_history`).
     pub open_mm: f64,
 }
 
