@@ -68,6 +68,35 @@ fn process_fixture(out: &std::path::Path) -> String {
     std::fs::read_to_string(out.join("frames.jsonl")).unwrap()
 }
 
+/// `frames.jsonl` text with frame `i`'s state changed (safe to stop, anything else to safe).
+fn with_state_flipped(text: &str, i: usize) -> String {
+    let mut frames: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let s = &mut frames[i]["guidance"]["state"];
+    *s = if *s == "safe" { "stop" } else { "safe" }.into();
+    let lines: Vec<String> = frames.iter().map(|v| v.to_string()).collect();
+    lines.join("\n")
+}
+
+/// `fluoro compare A B --json JSON`, which must succeed; returns the JSON.
+fn compare_json(
+    a: &std::path::Path,
+    b: &std::path::Path,
+    json: &std::path::Path,
+) -> serde_json::Value {
+    succeed(
+        fluoro()
+            .arg("compare")
+            .arg(a)
+            .arg(b)
+            .arg("--json")
+            .arg(json),
+    );
+    serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap()
+}
+
 /// `fluoro compare`: a result agrees with itself; a changed state is counted, and
 /// `--strict` then fails naming both folders.
 #[test]
@@ -84,29 +113,11 @@ fn compare_counts_differing_frames() {
         "{same:?}"
     );
     // the last frame's state changed in b
-    let mut lines: Vec<String> = text.lines().map(String::from).collect();
-    let last = lines.last_mut().unwrap();
-    let mut r: serde_json::Value = serde_json::from_str(last).unwrap();
-    let flipped = if r["guidance"]["state"] == "safe" {
-        "stop"
-    } else {
-        "safe"
-    };
-    r["guidance"]["state"] = flipped.into();
-    *last = r.to_string();
-    std::fs::write(b.join("frames.jsonl"), lines.join("\n")).unwrap();
-    let json = d.join("agreement.json");
-    succeed(
-        fluoro()
-            .arg("compare")
-            .arg(&a)
-            .arg(&b)
-            .arg("--json")
-            .arg(&json),
-    );
-    let g: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let n = text.lines().count();
+    std::fs::write(b.join("frames.jsonl"), with_state_flipped(&text, n - 1)).unwrap();
+    let g = compare_json(&a, &b, &d.join("agreement.json"));
     assert_eq!(g["state_differs"], 1, "{g}");
-    assert_eq!(g["frames"], lines.len(), "{g}");
+    assert_eq!(g["frames"], n, "{g}");
     let err = fail(fluoro().arg("compare").arg(&a).arg(&b).arg("--strict"));
     assert!(
         err.contains("different guidance") && err.contains("b"),
@@ -121,13 +132,6 @@ fn compare_counts_differing_frames() {
 fn compare_pools_batch_and_suite_folders() {
     let d = tmp("compare-many");
     let text = process_fixture(&d.join("one"));
-    let mut flipped: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let s = &mut flipped[5]["guidance"]["state"];
-    *s = if *s == "stop" { "safe" } else { "stop" }.into();
-    let flipped: Vec<String> = flipped.iter().map(|v| v.to_string()).collect();
     let put = |dir: &std::path::Path, body: &str| {
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(dir.join("frames.jsonl"), body).unwrap();
@@ -136,17 +140,8 @@ fn compare_pools_batch_and_suite_folders() {
     put(&a.join("x"), &text);
     put(&a.join("y").join("result"), &text);
     put(&b.join("x"), &text);
-    put(&b.join("y").join("result"), &flipped.join("\n"));
-    let json = d.join("pooled.json");
-    succeed(
-        fluoro()
-            .arg("compare")
-            .arg(&a)
-            .arg(&b)
-            .arg("--json")
-            .arg(&json),
-    );
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    put(&b.join("y").join("result"), &with_state_flipped(&text, 5));
+    let v = compare_json(&a, &b, &d.join("pooled.json"));
     assert_eq!(v["studies"].as_array().unwrap().len(), 2, "{v}");
     assert_eq!(v["studies"][1]["study"], "y", "{v}");
     assert_eq!(v["studies"][1]["agreement"]["state_differs"], 1, "{v}");
