@@ -43,7 +43,7 @@ impl Default for ClaheParams {
 pub struct ClaheScratch {
     luts: Vec<f32>,
     tile_hists: Vec<TileScratch>,
-    col_tile: Vec<u32>,
+    col_spans: Vec<map::Span>,
     col_weight: Vec<f32>,
 }
 
@@ -222,19 +222,26 @@ pub fn clahe(
     );
     // per-column left tile and weight of the right one, computed once per frame (O(width));
     // at the field's left and right ends both tiles are the same and the weight is 0
-    scratch.col_tile.clear();
+    scratch.col_spans.clear();
     scratch.col_weight.clear();
     for x in 0..w {
         let fx = x as f32 / tw as f32 - 0.5;
         let x1 = fx.floor();
         let left = (x1.max(0.0) as usize).min(tx - 1);
         let right = ((x1 + 1.0).max(0.0) as usize).min(tx - 1);
-        scratch.col_tile.push(left as u32);
+        match scratch.col_spans.last_mut() {
+            Some(s) if s.tile == left => s.end = x + 1,
+            _ => scratch.col_spans.push(map::Span {
+                start: x,
+                end: x + 1,
+                tile: left,
+            }),
+        }
         scratch
             .col_weight
             .push(if left == right { 0.0 } else { fx - x1 });
     }
-    let (luts, col_tile, col_weight) = (&scratch.luts, &scratch.col_tile, &scratch.col_weight);
+    let (luts, col_spans, col_weight) = (&scratch.luts, &scratch.col_spans, &scratch.col_weight);
     let row_len = bins * stride;
     dst.data_mut()
         .par_chunks_mut(w)
@@ -253,7 +260,7 @@ pub fn clahe(
                 lo,
                 scale,
             };
-            map::map_row(&luts, src.row(y), col_tile, col_weight, out);
+            map::map_row(&luts, src.row(y), col_spans, col_weight, out);
         });
 }
 

@@ -30,31 +30,35 @@ impl TileRowLuts<'_> {
     }
 }
 
-/// Maps one row: pixel `x` blends tiles `col_tile[x]` and `col_tile[x] + 1` with weight
-/// `col_weight[x]` on the second (0 where the field's edge clamps both to one tile). Runs
-/// of equal `col_tile` go through the AVX-512 gathers ([`gather`]) in 16-pixel blocks
-/// where the CPU has them, the scalar loop the rest; both give the same bits.
-pub fn map_row(
-    m: &TileRowLuts,
-    row: &[f32],
-    col_tile: &[u32],
-    col_weight: &[f32],
-    out: &mut [f32],
-) {
-    let mut x = 0;
-    while x < row.len() {
-        let tile = col_tile[x];
-        let mut end = x + 1;
-        while end < row.len() && col_tile[end] == tile {
-            end += 1;
+/// A run of columns `start..end` that all blend tile `tile` with `tile + 1` (the same for
+/// every row, so found once per frame, not per row).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Span {
+    /// First column.
+    pub start: usize,
+    /// One past the last column.
+    pub end: usize,
+    /// The left tile.
+    pub tile: usize,
+}
+
+/// Maps one row: pixel `x` of span `s` blends tiles `s.tile` and `s.tile + 1` with weight
+/// `col_weight[x]` on the second (0 where the field's edge clamps both to one tile). The
+/// spans cover the row in order. Each span goes through the AVX-512 gathers ([`gather`])
+/// in 16-pixel blocks where the CPU has them, the scalar loop the rest; both give the
+/// same bits.
+pub fn map_row(m: &TileRowLuts, row: &[f32], spans: &[Span], col_weight: &[f32], out: &mut [f32]) {
+    for s in spans {
+        let (x, end) = (s.start, s.end.min(row.len()));
+        if x >= end {
+            continue;
         }
         let (r, wgt, o) = (&row[x..end], &col_weight[x..end], &mut out[x..end]);
         #[cfg(target_arch = "x86_64")]
-        let done = gather::map_span(m, tile as usize, r, wgt, o);
+        let done = gather::map_span(m, s.tile, r, wgt, o);
         #[cfg(not(target_arch = "x86_64"))]
         let done = 0;
-        map_span_scalar(m, tile as usize, &r[done..], &wgt[done..], &mut o[done..]);
-        x = end;
+        map_span_scalar(m, s.tile, &r[done..], &wgt[done..], &mut o[done..]);
     }
 }
 
@@ -209,9 +213,13 @@ mod tests {
         row[40] = 1e9;
         let weights: Vec<f32> = (0..n).map(|i| i as f32 / n as f32).collect();
         for tile in 0..tiles {
-            let col_tile = vec![tile as u32; n];
+            let span = Span {
+                start: 0,
+                end: n,
+                tile,
+            };
             let (mut a, mut b) = (vec![0f32; n], vec![0f32; n]);
-            map_row(&m, &row, &col_tile, &weights, &mut a);
+            map_row(&m, &row, &[span], &weights, &mut a);
             map_span_scalar(&m, tile, &row, &weights, &mut b);
             for (i, (x, y)) in a.iter().zip(&b).enumerate() {
                 assert_eq!(
