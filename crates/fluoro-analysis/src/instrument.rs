@@ -102,11 +102,13 @@ fn visible(mask: &Frame<u8>, p: [f64; 2]) -> bool {
         && mask.get(x as usize, y as usize) != 0
 }
 
-/// Distance (px) from `p` along `dir` to the edge of the visible field.
-fn distance_to_edge(mask: &Frame<u8>, p: [f64; 2], dir: [f64; 2]) -> f64 {
+/// Distance (px) from `p` along `dir` to the edge of the visible field, in steps of 0.5 px;
+/// the walk stops at the first step past `limit` (a value above `limit` then means only
+/// "farther than that"), or at the frame's width + height.
+fn distance_to_edge(mask: &Frame<u8>, p: [f64; 2], dir: [f64; 2], limit: f64) -> f64 {
     let mut t = 0.0;
-    let limit = (mask.width() + mask.height()) as f64;
-    while t < limit && visible(mask, [p[0] + dir[0] * t, p[1] + dir[1] * t]) {
+    let limit = limit.min((mask.width() + mask.height()) as f64);
+    while t <= limit && visible(mask, [p[0] + dir[0] * t, p[1] + dir[1] * t]) {
         t += 0.5;
     }
     t
@@ -277,16 +279,20 @@ impl InstrumentDetector {
         }
         let at = |t: f64| [axis.centre[0] + dir[0] * t, axis.centre[1] + dir[1] * t];
         let (a, b) = (at(tmin), at(tmax));
-        let da = distance_to_edge(mask, a, [-dir[0], -dir[1]]);
-        let db = distance_to_edge(mask, b, dir);
-        // the rear end is the one at the field edge
+        // the rear end is the one at the field edge, within `touch` of it: both walks stop
+        // just past `touch` (the far end's walk would cross the whole field), which keeps
+        // the comparison exact where it matters (an end past `touch` is farther than one
+        // within it) and rejects the component when neither end is within it
+        let touch = f64::from(self.params.edge_touch_frac) * size;
+        let da = distance_to_edge(mask, a, [-dir[0], -dir[1]], touch);
+        let db = distance_to_edge(mask, b, dir, touch);
         let (rear_end, tip_end, d) = if da <= db {
             (a, b, dir)
         } else {
             (b, a, [-dir[0], -dir[1]])
         };
         let rear_gap = da.min(db);
-        if rear_gap > f64::from(self.params.edge_touch_frac) * size {
+        if rear_gap > touch {
             return None;
         }
         // an instrument enters the field: its tip lies well inside, away from the edge
@@ -306,7 +312,7 @@ impl InstrumentDetector {
         }
         // rear: where the axis leaves the visible field
         let back = [-d[0], -d[1]];
-        let out = distance_to_edge(mask, rear_end, back);
+        let out = distance_to_edge(mask, rear_end, back, f64::INFINITY);
         let rear = [
             rear_end[0] + back[0] * (out - 0.5).max(0.0),
             rear_end[1] + back[1] * (out - 0.5).max(0.0),
