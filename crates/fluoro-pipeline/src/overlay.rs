@@ -105,6 +105,22 @@ fn text(img: &mut RgbImage, s: &str, x: i64, y: i64, scale: u32, c: Rgb<u8>) {
     });
 }
 
+/// Four grey levels as four RGB pixels (12 bytes), built in three 32-bit words.
+#[inline(always)]
+fn grey_quad(g: [u8; 4]) -> [u8; 12] {
+    let [a, b, c, d] = g.map(u32::from);
+    let words = [
+        a | a << 8 | a << 16 | b << 24,
+        b | b << 8 | c << 16 | c << 24,
+        c | d << 8 | d << 16 | d << 24,
+    ];
+    let mut out = [0u8; 12];
+    for (o, w) in out.chunks_exact_mut(4).zip(words) {
+        o.copy_from_slice(&w.to_le_bytes());
+    }
+    out
+}
+
 /// Draws the overlay for one frame into `out` (resized to the frame).
 pub fn draw(
     display: &Frame<u8>,
@@ -140,7 +156,24 @@ pub fn draw(
             let grey = display.row(y);
             match labels.map(|l| &l[y * w..(y + 1) * w]) {
                 Some(lab) => {
-                    for ((px, &g), &l) in row.chunks_exact_mut(3).zip(grey).zip(lab) {
+                    // four pixels at a time: without a label (most of a frame) their grey
+                    // levels are spread to 12 bytes with shifts, else one lookup each
+                    let quads = row
+                        .chunks_exact_mut(12)
+                        .zip(grey.chunks_exact(4))
+                        .zip(lab.chunks_exact(4));
+                    for ((px, g), l) in quads {
+                        if l == [0; 4] {
+                            px.copy_from_slice(&grey_quad(g.try_into().expect("4")));
+                        } else {
+                            for ((p, &g), &l) in px.chunks_exact_mut(3).zip(g).zip(l) {
+                                p.copy_from_slice(&tinted[usize::from(l).min(4)][usize::from(g)]);
+                            }
+                        }
+                    }
+                    let done = grey.len() / 4 * 4;
+                    let rest = row[3 * done..].chunks_exact_mut(3).zip(&grey[done..]);
+                    for ((px, &g), &l) in rest.zip(&lab[done..]) {
                         px.copy_from_slice(&tinted[usize::from(l).min(4)][usize::from(g)]);
                     }
                 }
@@ -267,6 +300,56 @@ pub fn draw(
                 scale,
                 Rgb([230, 230, 230]),
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fluoro_core::record::{GuidanceRecord, ToolRecord};
+
+    /// The tinted frame inside the 3 px state border, label runs and the last pixels of a
+    /// row not filling a group of four included, is the per-pixel definition: grey where
+    /// there is no label (or the tint is off), else the grey level blended with the
+    /// label's colour.
+    #[test]
+    fn tint_matches_the_per_pixel_definition() {
+        let (w, h, border) = (31, 14, 3);
+        let display = Frame::from_fn(w, h, |x, y| (x * 11 + y * 37) as u8);
+        let labels = Frame::from_fn(w, h, |x, y| match (x + 3 * y) % 9 {
+            0..=4 => 0,
+            k => (k - 4 + y) as u8 % 7,
+        });
+        let a = Analysis {
+            tool: ToolRecord::default(),
+            vill: None,
+            guidance: GuidanceRecord::default(),
+            plan: None,
+        };
+        let mut opts = OverlayOptions {
+            text: false,
+            ..Default::default()
+        };
+        for tint in [true, false] {
+            opts.labels = tint;
+            let mut out = RgbImage::new(1, 1);
+            draw(&display, Some(&labels), &a, None, None, &opts, &mut out);
+            for y in border..h - border {
+                for x in border..w - border {
+                    let g = display.get(x, y);
+                    let l = if tint { labels.get(x, y).min(4) } else { 0 };
+                    let want = if l == 0 {
+                        [g, g, g]
+                    } else {
+                        TINT[usize::from(l)].map(|t| {
+                            let al = opts.label_alpha;
+                            (f32::from(g) * (1.0 - al) + f32::from(t) * al) as u8
+                        })
+                    };
+                    assert_eq!(out.get_pixel(x as u32, y as u32).0, want, "({x}, {y})");
+                }
+            }
         }
     }
 }
