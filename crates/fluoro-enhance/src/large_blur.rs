@@ -55,17 +55,33 @@ pub fn box_average(
         |by, row, acc: &mut Vec<f32>| {
             let acc = zeroed(acc, w);
             let (y0, y1) = (by * k, ((by + 1) * k).min(h));
-            for y in y0..y1 {
-                for (a, &v) in acc.iter_mut().zip(src.row(y)) {
-                    *a += v;
-                }
-            }
-            let n = (y1 - y0) as f32;
-            for (o, group) in row.iter_mut().zip(acc.chunks(k)) {
-                *o = group.iter().sum::<f32>() / (n * group.len() as f32);
-            }
+            block_row(src, k, y0..y1, acc, row);
         },
     );
+}
+
+/// One output row of [`box_average`]: frame rows `rows` summed column-wise into `acc`
+/// (zeros, `w` long), then each group of `k` column sums averaged.
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx2+fma",
+    "x86_64+avx2+fma"
+))]
+fn block_row(
+    src: &Frame<f32>,
+    k: usize,
+    rows: std::ops::Range<usize>,
+    acc: &mut [f32],
+    out: &mut [f32],
+) {
+    let n = rows.len() as f32;
+    for y in rows {
+        for (a, &v) in acc.iter_mut().zip(src.row(y)) {
+            *a += v;
+        }
+    }
+    for (o, group) in out.iter_mut().zip(acc.chunks(k)) {
+        *o = group.iter().sum::<f32>() / (n * group.len() as f32);
+    }
 }
 
 /// The bilinear source of output coordinate `t` at reduction `k` over `n` small samples:
