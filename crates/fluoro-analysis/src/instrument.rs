@@ -114,6 +114,31 @@ fn distance_to_edge(mask: &Frame<u8>, p: [f64; 2], dir: [f64; 2], limit: f64) ->
     t
 }
 
+/// One row of [`InstrumentDetector::response_pass`]: the background blended from its two
+/// reduced-blur rows minus the fine blur, clamped at 0; with `(mask, grow, b)` also the
+/// hysteresis mask. Compiled for AVX-512 and AVX2 too, with runtime dispatch.
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx2+fma",
+    "x86_64+avx2+fma"
+))]
+fn response_row(
+    (a_row, c_row, ay): (&[f32], &[f32], f32),
+    fine: &[f32],
+    r: &mut [f32],
+    binary: Option<(&[u8], f32, &mut [u8])>,
+) {
+    let rows = r.iter_mut().zip(fine).zip(a_row.iter().zip(c_row));
+    for ((r, &v), (&a, &c)) in rows {
+        *r = ((a + ay * (c - a)) - v).max(0.0);
+    }
+    if let Some((mask, grow, b)) = binary {
+        // `&` rather than `&&`: no branch, so the loop vectorises
+        for ((b, &r), &m) in b.iter_mut().zip(r.iter()).zip(mask) {
+            *b = u8::from(m != 0) & u8::from(r > grow);
+        }
+    }
+}
+
 impl InstrumentDetector {
     /// A detector with these parameters.
     pub fn new(params: InstrumentParams) -> Self {
@@ -161,16 +186,8 @@ impl InstrumentDetector {
             .enumerate()
             .for_each(|(y, (r, b))| {
                 let (a_row, c_row, ay) = large.rows_at(y);
-                let rows = r.iter_mut().zip(fine.row(y)).zip(a_row.iter().zip(c_row));
-                for ((r, &v), (&a, &c)) in rows {
-                    *r = ((a + ay * (c - a)) - v).max(0.0);
-                }
-                if let Some((mask, grow)) = binary {
-                    // `&` rather than `&&`: no branch, so the loop vectorises
-                    for ((b, &r), &m) in b.iter_mut().zip(r.iter()).zip(mask.row(y)) {
-                        *b = u8::from(m != 0) & u8::from(r > grow);
-                    }
-                }
+                let binary = binary.map(|(mask, grow)| (mask.row(y), grow, b));
+                response_row((a_row, c_row, ay), fine.row(y), r, binary);
             });
     }
 
