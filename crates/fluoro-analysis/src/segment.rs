@@ -165,10 +165,14 @@ pub fn segment(input: &SegmentInput, out: &mut Frame<u8>) {
 
 /// One row of anatomy labels: the columns come in runs that share their two neighbouring
 /// grid cells; a run whose four cells agree takes their class, the others are decided
-/// pixel by pixel from the interpolated scores.
+/// pixel by pixel from the interpolated scores. Consecutive agreeing runs of one class are
+/// filled at once (a fill per 8-pixel run was a `memset` call each, 2% of a frame's CPU).
 fn anatomy_row(an: &Anatomy, y: usize, row: &mut [u8]) {
     let ry = an.rows[y];
     let (y0, y1) = (ry.0 as usize, ry.1 as usize);
+    // the pending fill: (first column, label)
+    let mut pending: Option<(usize, u8)> = None;
+    let mut filled_to = 0;
     for &(x, end) in an.runs {
         let (x, end) = (x as usize, (end as usize).min(row.len()));
         if x >= end {
@@ -181,10 +185,25 @@ fn anatomy_row(an: &Anatomy, y: usize, row: &mut [u8]) {
             && c == an.classes[y1 * an.gw + x0]
             && c == an.classes[y1 * an.gw + x1]
         {
-            row[x..end].fill(ANATOMY_LABELS[usize::from(c)]);
+            let label = ANATOMY_LABELS[usize::from(c)];
+            match pending {
+                Some((_, l)) if l == label => {}
+                Some((from, l)) => {
+                    row[from..x].fill(l);
+                    pending = Some((x, label));
+                }
+                None => pending = Some((x, label)),
+            }
         } else {
+            if let Some((from, l)) = pending.take() {
+                row[from..x].fill(l);
+            }
             mixed_run(an, (x0, x1), ry, &an.cols[x..end], &mut row[x..end]);
         }
+        filled_to = end;
+    }
+    if let Some((from, l)) = pending {
+        row[from..filled_to].fill(l);
     }
 }
 
