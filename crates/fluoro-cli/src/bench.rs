@@ -57,7 +57,13 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let (mut a_ins, mut a_vill, mut a_seg) = (Vec::new(), Vec::new(), Vec::new());
     let mut e_sub: [Vec<f64>; 5] = Default::default();
     let mut gpu_ms: Vec<[f64; 6]> = Vec::new();
+    let mut cpu_start = None;
+    let mut wall_start = std::time::Instant::now();
     for i in 0..a.frames + warm {
+        if i == warm {
+            cpu_start = process_cpu_ns();
+            wall_start = std::time::Instant::now();
+        }
         let (_, t) = fl.process(&frames[i % n_unique], &mask, mm, true)?;
         if i >= warm {
             enh.push(t.enhance_ms);
@@ -82,6 +88,16 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             tot.push(t.total_ms);
         }
     }
+    let wall_ms = wall_start.elapsed().as_secs_f64() * 1000.0;
+    // CPU time of every thread of the process over the timed frames (rayon's spin-waits
+    // included): with the wall time, how busy the threads were
+    let cpu = match (cpu_start, process_cpu_ns()) {
+        (Some(s), Some(e)) if e >= s => {
+            let ms = (e - s) as f64 / 1e6;
+            json!({"ms_per_frame": ms / a.frames as f64, "busy_threads": ms / wall_ms.max(1e-9)})
+        }
+        _ => serde_json::Value::Null,
+    };
     let mut stages = vec![("enhance", TimeStats::of(&enh))];
     // sub-stages of the CPU chain (the GPU's have their own table below)
     if !e_sub[0].is_empty() {
@@ -142,7 +158,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             "{}",
             json!({"backend": if backend.starts_with("gpu") { "gpu" } else { "cpu" }, "adapter": backend, "size": a.size, "frames": a.frames, "threads": threads,
                    "stages": st, "total": {"median_ms": total.median_ms, "p95_ms": total.p95_ms, "p99_ms": total.p99_ms},
-                   "throughput_fps": 1000.0 / total.median_ms.max(1e-9), "gpu": gpu, "pipelined": pipelined})
+                   "throughput_fps": 1000.0 / total.median_ms.max(1e-9), "cpu": cpu, "gpu": gpu, "pipelined": pipelined})
         );
     } else {
         println!(
@@ -160,6 +176,14 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             "throughput {:.1} frames/s",
             1000.0 / total.median_ms.max(1e-9)
         );
+        if !cpu.is_null() {
+            println!(
+                "CPU time {:.2} ms per frame, all threads ({:.2} of {threads} busy on average, \
+                 spin-waits included)",
+                cpu["ms_per_frame"].as_f64().unwrap_or(0.0),
+                cpu["busy_threads"].as_f64().unwrap_or(0.0)
+            );
+        }
         if !backend.starts_with("gpu") {
             println!(
                 "(the display half of the chain, clahe and detail, runs beside analyse: \
@@ -238,4 +262,18 @@ fn gpu_report(fl: &FrameLoop, per_frame: &[[f64; 6]], size: usize) -> Result<ser
         "chain": {"median_ms": sum_ms, "floor_ms": sum_floor,
                   "floor_fraction": if sum_ms > 0.0 { sum_floor / sum_ms } else { 0.0 }},
     }))
+}
+
+/// Nanoseconds every thread of this process has run on a CPU, from Linux's per-thread
+/// scheduler statistics (`/proc/self/task/*/schedstat`, first field); `None` where they
+/// cannot be read (other systems). Threads that ended before the call are not counted, so
+/// take both readings while the same threads live (rayon's pool does).
+fn process_cpu_ns() -> Option<u64> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let path = task.ok()?.path().join("schedstat");
+        let text = std::fs::read_to_string(path).ok()?;
+        total += text.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total)
 }

@@ -331,6 +331,16 @@ fn bench_json_has_the_documented_shape() {
     }
     assert!(v["total"]["p99_ms"].as_f64().unwrap() > 0.0);
     assert!(v["stages"]["enhance"]["median_ms"].as_f64().is_some());
+    // CPU time: wherever this test process can read its own scheduler statistics, the
+    // bench can read its own
+    if std::fs::read_to_string("/proc/thread-self/schedstat").is_ok() {
+        let cpu = &v["cpu"];
+        assert!(cpu["ms_per_frame"].as_f64().unwrap() > 0.0, "{cpu}");
+        let busy = cpu["busy_threads"].as_f64().unwrap();
+        let threads = v["threads"].as_f64().unwrap();
+        // the pool's threads and the calling one, each busy at most all the time
+        assert!(busy > 0.0 && busy <= threads + 1.0, "{cpu}");
+    }
     if !std::env::var("FLUORO_SKIP_GPU").is_ok_and(|v| v == "1") {
         let gpu = fluoro()
             .args([
