@@ -83,7 +83,8 @@ def main():
             # times overlap and the total is the frame's wall time
             print(f"  fluoro (enhance+analyse+overlay, wall time): median {fm:.2f} ms, p95 {ours['total']['p95_ms']:.2f} ms "
                   f"[stage times, overlapping: enhance {ours['stages']['enhance']['median_ms']:.2f}, "
-                  f"analyse {ours['stages']['analyse']['median_ms']:.2f}, overlay {ours['stages']['overlay']['median_ms']:.2f}]")
+                  f"analyse {ours['stages']['analyse']['median_ms']:.2f}, overlay {ours['stages']['overlay']['median_ms']:.2f}]"
+                  + (f"; {ours['cpu']['busy_threads']:.2f} threads busy" if ours.get("cpu") else ""))
             print(f"  ratio OpenCV / fluoro: {om / fm:.2f} (goal >= 3)")
     if len(ratios) > 1:
         print(f"  median ratio over {len(ratios)} rounds: {float(np.median(ratios)):.2f} "
