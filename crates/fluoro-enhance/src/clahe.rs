@@ -220,8 +220,9 @@ pub fn clahe(
             }
         },
     );
-    // per-column left tile and weight of the right one, computed once per frame (O(width));
-    // at the field's left and right ends both tiles are the same and the weight is 0
+    // the runs of columns with the same left tile, and each column's weight of the right
+    // one, computed once per frame (O(width)); at the field's left and right ends both
+    // tiles are the same and the weight is 0
     scratch.col_spans.clear();
     scratch.col_weight.clear();
     for x in 0..w {
