@@ -233,11 +233,9 @@ fn mixed_run(
             *a = col.2;
         }
         let (mut best, mut class) = ([f32::MIN; L], [0u8; L]);
-        for (c, [tl, tr, bl, br]) in cells.iter().enumerate() {
+        for (c, &cell) in cells.iter().enumerate() {
             for i in 0..L {
-                let top = tl + ax[i] * (tr - tl);
-                let bot = bl + ax[i] * (br - bl);
-                let v = top + ay * (bot - top);
+                let v = crate::anatomy::bilinear(cell, ax[i], ay);
                 let better = v > best[i];
                 best[i] = if better { v } else { best[i] };
                 class[i] = if better { c as u8 } else { class[i] };

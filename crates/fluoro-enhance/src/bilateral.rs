@@ -49,13 +49,12 @@ struct BandScratch {
     /// Padded source rows: padded row `py` (source row `py - r`, reflected) in slot
     /// `py % (2r + 1)`, `pw` values each.
     padded: Vec<f32>,
-    /// (call, padded row) of the newest row in `padded`.
-    newest_padded: Option<(u64, usize)>,
+    /// (call, output row) of the last row this band finished: when this call's next row
+    /// follows it, both rings hold all but their newest row already.
+    last_row: Option<(u64, usize)>,
     /// Pair weights of the last `r + 1` padded rows: `ring[(py % (r + 1)) * n * pw + k * pw + px]`
     /// is the weight between padded `(px, py)` and its neighbour at half-window offset `k`.
     ring: Vec<f32>,
-    /// (call, padded row) of the newest ring row, so a band knows whether its ring is current.
-    newest: Option<(u64, usize)>,
 }
 
 /// Filters `src` into `dst`.
@@ -101,21 +100,16 @@ pub fn bilateral(
         bands,
         |y, out, band: &mut BandScratch| {
             let ring_len = (r + 1) * n * pw;
-            if band.ring.len() != ring_len {
+            if band.ring.len() != ring_len || band.padded.len() != ring_rows * pw {
                 band.ring.clear();
                 band.ring.resize(ring_len, 0.0);
-                band.newest = None;
-            }
-            if band.padded.len() != ring_rows * pw {
                 band.padded.clear();
                 band.padded.resize(ring_rows * pw, 0.0);
-                band.newest_padded = None;
+                band.last_row = None;
             }
+            let follows = matches!(band.last_row, Some((c, last)) if c == call && last + 1 == y);
             // padded rows y .. y + 2r: the window of this row and its pairs' neighbours
-            let first_padded = match band.newest_padded {
-                Some((c, py)) if c == call && py + 1 == y + 2 * r => y + 2 * r,
-                _ => y,
-            };
+            let first_padded = if follows { y + 2 * r } else { y };
             for py in first_padded..=y + 2 * r {
                 let slot = (py % ring_rows) * pw;
                 pad_row(
@@ -124,13 +118,9 @@ pub fn bilateral(
                     &mut band.padded[slot..slot + pw],
                 );
             }
-            band.newest_padded = Some((call, y + 2 * r));
             let padded = &band.padded;
             // padded rows y .. y + r hold this row's pairs (backward ones start up to r above)
-            let first_needed = match band.newest {
-                Some((c, py)) if c == call && py + 1 == y + r => y + r,
-                _ => y,
-            };
+            let first_needed = if follows { y + r } else { y };
             for py in first_needed..=y + r {
                 let slot = (py % (r + 1)) * n * pw;
                 pair_weights_row(
@@ -143,7 +133,7 @@ pub fn bilateral(
                     &mut band.ring[slot..slot + n * pw],
                 );
             }
-            band.newest = Some((call, y + r));
+            band.last_row = Some((call, y));
             stream_offsets(pw, r, y, half, &mut band.offsets);
             let centre = ((y + r) % ring_rows) * pw + r;
             accumulate_row(padded, &band.ring, centre, &band.offsets, out);
@@ -314,7 +304,7 @@ mod tests {
     #[test]
     fn matches_the_reference() {
         // bands depend on the thread count: fix it, so that 40x31 then 40x64 has band 1 end
-        // at row 7 and then start at row 8 (its rings' newest rows look current by row)
+        // at row 7 and then start at row 8 (its last row looks like the one before by row)
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(2)
             .build()

@@ -291,6 +291,16 @@ pub fn cell_runs(table: &[(u32, u32, f32)], out: &mut Vec<(u32, u32)>) {
     }
 }
 
+/// A class's score between four cells `[top-left, top-right, bottom-left, bottom-right]`
+/// at weights `ax` (towards the right) and `ay` (towards the bottom): the label map's one
+/// interpolation, shared by [`class_at`] and the label map's vectorised runs.
+#[inline(always)]
+pub fn bilinear([tl, tr, bl, br]: [f32; 4], ax: f32, ay: f32) -> f32 {
+    let top = tl + ax * (tr - tl);
+    let bot = bl + ax * (br - bl);
+    top + ay * (bot - top)
+}
+
 /// The class (0 background, 1 lamina, 2 ligamentum flavum, 3 contrast) at a full-resolution
 /// pixel whose column and row map to cells `cx` and `cy` (from [`cell_table`]): where the
 /// four surrounding cells agree, their class; otherwise the arg-max of the bilinearly
@@ -311,9 +321,8 @@ pub fn class_at(
     let at = |gx: usize, gy: usize, c: usize| scores[(gy * gw + gx) * N_CLASSES + c];
     let mut best = (0, f32::MIN);
     for c in 0..N_CLASSES {
-        let top = at(x0, y0, c) + ax * (at(x1, y0, c) - at(x0, y0, c));
-        let bot = at(x0, y1, c) + ax * (at(x1, y1, c) - at(x0, y1, c));
-        let v = top + ay * (bot - top);
+        let cells = [at(x0, y0, c), at(x1, y0, c), at(x0, y1, c), at(x1, y1, c)];
+        let v = bilinear(cells, ax, ay);
         if v > best.1 {
             best = (c, v);
         }
