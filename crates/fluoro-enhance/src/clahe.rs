@@ -37,11 +37,17 @@ impl Default for ClaheParams {
     }
 }
 
-/// Reusable buffers: the tile mappings (laid out as `map::TileRowLuts` reads them), and
+/// Reusable buffers: the tile mappings, the tables `map::TileRowLuts` reads, and
 /// per-column interpolation tables.
 #[derive(Debug, Default)]
 pub struct ClaheScratch {
-    luts: Vec<f32>,
+    /// Per tile row, `[bin][tile]`: the 16-bit mappings of a tile (low half) and of the
+    /// tile right of it (high half; the last tile stands in for the one past it).
+    rows: Vec<u32>,
+    /// The four mappings a pixel between two tile rows blends, one 64-bit entry per bin
+    /// and left tile: `[pair of tile rows][bin][tile]`, the top row's `rows` entry in the
+    /// low half, the bottom row's in the high half (see [`map::TileRowLuts`]).
+    pairs: Vec<u64>,
     tile_hists: Vec<TileScratch>,
     col_spans: Vec<map::Span>,
     col_weight: Vec<f32>,
@@ -49,6 +55,11 @@ pub struct ClaheScratch {
 
 /// The most histogram bins (bin indices are converted exactly through f32 mantissas).
 pub const MAX_BINS: usize = 1 << 22;
+
+/// Steps of the value range a mapping is stored in (16 bits: 1/65535 of the range, far
+/// below a display grey level, and half the table of f32 entries, so one 64-bit load
+/// brings all four mappings a pixel blends).
+const STEPS: f32 = 65535.0;
 
 /// One tile's histogram buffers (per parallel band, kept across frames).
 #[derive(Debug, Default)]
@@ -59,8 +70,8 @@ struct TileScratch {
     idx: Vec<u32>,
     /// Packed prefix sums of [`tile_mapping`].
     prefix: Vec<u64>,
-    /// One tile's mapping before it is interleaved into its tile row.
-    lut: Vec<f32>,
+    /// One tile's mapping before it goes into its tile row's entries.
+    lut: Vec<u16>,
 }
 
 /// Histogram of a tile given as `(values, mask)` row slices; pixels outside the mask are
@@ -98,7 +109,8 @@ fn tile_histogram<'a>(
 
 /// The tile's mapping from its counts: every bin clipped at `clip_limit` times the mean
 /// bin height (at least 1), the excess spread evenly over all bins, and the cumulative sum
-/// scaled to `range` (no pixels: the identity).
+/// scaled to [0, [`STEPS`]] and rounded, i.e. in 16-bit steps of the value range (no
+/// pixels: the identity).
 ///
 /// The sums are exact: a bin adds its integer count below the limit and `limit` above
 /// it, so the running sum is `kept + limit * clipped + (b + 1) * each`. `kept` and
@@ -108,20 +120,12 @@ fn tile_histogram<'a>(
     "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma",
     "x86_64+avx2+fma"
 ))]
-fn tile_mapping(
-    counts: &[u32],
-    clip_limit: f32,
-    range: (f32, f32),
-    prefix: &mut Vec<u64>,
-    lut: &mut [f32],
-) {
-    let (lo, hi) = range;
+fn tile_mapping(counts: &[u32], clip_limit: f32, prefix: &mut Vec<u64>, lut: &mut [u16]) {
     let bins = counts.len();
     let total: u64 = counts.iter().map(|&c| u64::from(c)).sum();
     if total == 0 {
-        let scale = bins as f32 / (hi - lo);
         for (i, l) in lut.iter_mut().enumerate() {
-            *l = lo + (i as f32 + 0.5) / scale;
+            *l = to_steps(f64::from(STEPS) * (i as f64 + 0.5) / bins as f64);
         }
         return;
     }
@@ -145,13 +149,46 @@ fn tile_mapping(
         acc += if c > over_at { 1 << 32 } else { c };
         acc
     }));
-    let k = f64::from(hi - lo) / total as f64;
-    let lo = f64::from(lo);
+    let k = f64::from(STEPS) / total as f64;
     for (b, (l, &pk)) in lut.iter_mut().zip(prefix.iter()).enumerate() {
         // both below 2^31 (tiles have fewer pixels): i32 conversions, which vectorise
         let (kept, clipped) = (f64::from(pk as u32 as i32), f64::from((pk >> 32) as i32));
         let sum = kept + limit * clipped + (b + 1) as f64 * each;
-        *l = (lo + sum * k) as f32;
+        *l = to_steps(sum * k);
+    }
+}
+
+/// `v` (in [0, [`STEPS`]] up to rounding) rounded to the nearest step: added to 2^52,
+/// whose mantissa's low bits are then the integer (a float conversion that vectorises).
+#[inline(always)]
+fn to_steps(v: f64) -> u16 {
+    const MAGIC: f64 = 4_503_599_627_370_496.0; // 2^52
+    (v.max(0.0).min(f64::from(STEPS)) + MAGIC).to_bits() as u16
+}
+
+/// Writes tile `t`'s mapping into its tile row's entries (`[bin][tile]`, `tiles` per
+/// bin): the low half of its own, the high half of its left neighbour's, and both
+/// halves of its own when it is the last. Tiles go left to right, so each entry's low
+/// half is written (clearing the high one) before its high half.
+fn spread_tile(lut: &[u16], t: usize, tiles: usize, row: &mut [u32]) {
+    for (slot, &v) in row.chunks_exact_mut(tiles).zip(lut) {
+        let v = u32::from(v);
+        slot[t] = if t + 1 == tiles { v | v << 16 } else { v };
+        if t > 0 {
+            slot[t - 1] |= v << 16;
+        }
+    }
+}
+
+/// One pair of tile rows' table: the top row's entries in the low halves, the bottom
+/// row's in the high halves.
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx2+fma",
+    "x86_64+avx2+fma"
+))]
+fn pack_pair(top: &[u32], bottom: &[u32], table: &mut [u64]) {
+    for ((e, &t), &b) in table.iter_mut().zip(top).zip(bottom) {
+        *e = u64::from(t) | u64::from(b) << 32;
     }
 }
 
@@ -187,17 +224,17 @@ pub fn clahe(
     let (tx, ty) = (p.tiles_x.clamp(1, w.max(1)), p.tiles_y.clamp(1, h.max(1)));
     let (tw, th) = (w.div_ceil(tx), h.div_ceil(ty));
     let scale = bins as f32 / (hi - lo);
-    let stride = tx + 1;
-    scratch.luts.resize(ty * bins * stride, 0.0);
+    let row_len = tx * bins;
+    scratch.rows.resize(ty * row_len, 0);
     let ClaheScratch {
-        luts, tile_hists, ..
+        rows, tile_hists, ..
     } = scratch;
-    // one work item per tile row: its tiles' histograms and mappings, interleaved by bin
+    // one work item per tile row: its tiles' histograms and mappings
     par_chunks_with(
-        luts,
-        bins * stride,
+        rows,
+        row_len,
         tile_hists,
-        |by, row_luts, ts: &mut TileScratch| {
+        |by, row, ts: &mut TileScratch| {
             for bx in 0..tx {
                 let (x0, x1) = (bx * tw, ((bx + 1) * tw).min(w));
                 let counts = tile_histogram(
@@ -210,16 +247,23 @@ pub fn clahe(
                     bins,
                 );
                 let lut = zeroed(&mut ts.lut, bins);
-                tile_mapping(counts, p.clip_limit, (lo, hi), &mut ts.prefix, lut);
-                for (slot, &v) in row_luts.chunks_exact_mut(stride).zip(lut.iter()) {
-                    slot[bx] = v;
-                    if bx + 1 == tx {
-                        slot[tx] = v;
-                    }
-                }
+                tile_mapping(counts, p.clip_limit, &mut ts.prefix, lut);
+                spread_tile(lut, bx, tx, row);
             }
         },
     );
+    // pair k serves the rows between tile rows k - 1 and k (clamped at both ends)
+    scratch.pairs.resize((ty + 1) * row_len, 0);
+    let rows = &scratch.rows;
+    scratch
+        .pairs
+        .par_chunks_mut(row_len)
+        .enumerate()
+        .for_each(|(k, table)| {
+            let (top, bottom) = (k.saturating_sub(1).min(ty - 1), k.min(ty - 1));
+            let tile_row = |r: usize| &rows[r * row_len..(r + 1) * row_len];
+            pack_pair(tile_row(top), tile_row(bottom), table);
+        });
     // the runs of columns with the same left tile, and each column's weight of the right
     // one, computed once per frame (O(width)); at the field's left and right ends both
     // tiles are the same and the weight is 0
@@ -242,8 +286,7 @@ pub fn clahe(
             .col_weight
             .push(if left == right { 0.0 } else { fx - x1 });
     }
-    let (luts, col_spans, col_weight) = (&scratch.luts, &scratch.col_spans, &scratch.col_weight);
-    let row_len = bins * stride;
+    let (pairs, col_spans, col_weight) = (&scratch.pairs, &scratch.col_spans, &scratch.col_weight);
     dst.data_mut()
         .par_chunks_mut(w)
         .enumerate()
@@ -251,15 +294,14 @@ pub fn clahe(
             let fy = y as f32 / th as f32 - 0.5;
             let y1 = fy.floor();
             let ya = fy - y1;
-            let ty1 = (y1.max(0.0) as usize).min(ty - 1);
-            let ty2 = ((y1 + 1.0).max(0.0) as usize).min(ty - 1);
+            let k = ((y1 + 1.0).max(0.0) as usize).min(ty);
             let luts = map::TileRowLuts {
-                top: &luts[ty1 * row_len..(ty1 + 1) * row_len],
-                bottom: &luts[ty2 * row_len..(ty2 + 1) * row_len],
-                stride,
+                pairs: &pairs[k * row_len..(k + 1) * row_len],
+                tiles: tx,
                 ya,
                 lo,
                 scale,
+                step: (hi - lo) / STEPS,
             };
             map::map_row(&luts, src.row(y), col_spans, col_weight, out);
         });
@@ -349,6 +391,7 @@ mod tests {
             &mut dst,
         );
         let r = reference(&src, &mask, 0.0, 1000.0, &p);
+        // mappings are stored in 1000 / 65535 steps: rounding moves them by up to 0.0077
         for (a, b) in dst.data().iter().zip(r.data()) {
             assert!((f64::from(*a) - b).abs() < 0.01, "{a} vs {b}");
         }

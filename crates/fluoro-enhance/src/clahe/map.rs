@@ -1,32 +1,34 @@
 //! CLAHE's second pass: every pixel mapped through the four surrounding tile mappings and
 //! blended bilinearly.
 //!
-//! A tile row's mappings are interleaved by bin (`[bin][tile]`, plus one copy of the last
-//! tile), so the two horizontally adjacent values a pixel needs are one 8-byte load: with
-//! AVX-512 a block of 16 pixels takes four 8-lane 64-bit gathers instead of four 16-lane
-//! 32-bit ones (half the loads).
+//! The mappings are 16-bit steps of the value range, and the four a pixel blends (left
+//! and right tile, in the tile rows above and below) are packed in one 64-bit entry of
+//! its pair of tile rows' table, so a pixel needs one load: with AVX-512 a block of 16
+//! pixels takes two 8-lane 64-bit gathers. Gathers are this pass's cost; four 8-lane
+//! gathers of f32 pairs (one per tile row) made it a third slower.
 
-/// What a row maps through: the tile rows above and below it, laid out `[bin][tile]` with
-/// `stride` (tiles + 1) entries per bin, the vertical weight, and the value-to-bin
-/// transform `(v - lo) * scale`.
+/// What a row maps through: the table of the tile rows above and below it (`[bin][tile]`,
+/// `tiles` entries per bin, each packing top-left, top-right, bottom-left and bottom-right
+/// from the low bits), the vertical weight, the value-to-bin transform `(v - lo) * scale`
+/// and the size of a mapping step.
 pub struct TileRowLuts<'a> {
-    /// The tile row above (or at) the pixel row.
-    pub top: &'a [f32],
-    /// The tile row below (or at) the pixel row.
-    pub bottom: &'a [f32],
-    /// Entries per bin: tiles across + 1 (the last tile repeated).
-    pub stride: usize,
-    /// Weight of `bottom`.
+    /// The packed entries.
+    pub pairs: &'a [u64],
+    /// Tiles across (entries per bin).
+    pub tiles: usize,
+    /// Weight of the bottom tile row.
     pub ya: f32,
-    /// Value of bin 0's lower edge.
+    /// Value of bin 0's lower edge, and of mapping step 0.
     pub lo: f32,
     /// Bins per value unit.
     pub scale: f32,
+    /// Value units per mapping step.
+    pub step: f32,
 }
 
 impl TileRowLuts<'_> {
     fn bins(&self) -> usize {
-        self.top.len() / self.stride.max(1)
+        self.pairs.len() / self.tiles.max(1)
     }
 }
 
@@ -63,22 +65,23 @@ pub fn map_row(m: &TileRowLuts, row: &[f32], spans: &[Span], col_weight: &[f32],
 }
 
 /// The scalar definition of a span's mapping (all pixels between tiles `tile` and
-/// `tile + 1`).
+/// `tile + 1`): the blend in steps, then scaled to values.
 fn map_span_scalar(m: &TileRowLuts, tile: usize, row: &[f32], col_weight: &[f32], out: &mut [f32]) {
     let bins = m.bins();
     let maxb = (bins - 1) as f32;
-    let (lo, scale, ya, s) = (m.lo, m.scale, m.ya, m.stride);
+    let (lo, scale, ya, step) = (m.lo, m.scale, m.ya, m.step);
     for ((o, &v), &xa) in out.iter_mut().zip(row).zip(col_weight) {
         let b = (((v - lo) * scale).max(0.0).min(maxb) as usize).min(bins - 1);
-        let i = b * s + tile;
-        let (tl, tr, bl, br) = (m.top[i], m.top[i + 1], m.bottom[i], m.bottom[i + 1]);
+        let e = m.pairs[b * m.tiles + tile];
+        let q = |k: u32| ((e >> (16 * k)) & 0xffff) as f32;
+        let (tl, tr, bl, br) = (q(0), q(1), q(2), q(3));
         let t = tl + xa * (tr - tl);
         let u = bl + xa * (br - bl);
-        *o = t + ya * (u - t);
+        *o = lo + step * (t + ya * (u - t));
     }
 }
 
-/// AVX-512 gathers for the lookups: each pixel's (left, right) pair is one 64-bit element.
+/// AVX-512 gathers for the lookups: each pixel's four mappings are one 64-bit element.
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod gather {
@@ -99,11 +102,9 @@ mod gather {
         if !is_x86_feature_detected!("avx512f")
             || bins == 0
             || bins > 1 << 24
-            || m.stride < 2
-            || tile + 1 >= m.stride
-            || m.top.len() != bins * m.stride
-            || m.bottom.len() != m.top.len()
-            || m.top.len() >= 1 << 31
+            || tile >= m.tiles
+            || m.pairs.len() != bins * m.tiles
+            || m.pairs.len() >= 1 << 31
         {
             return 0;
         }
@@ -113,11 +114,11 @@ mod gather {
     }
 
     /// # Safety
-    /// The CPU must have AVX-512F. `top` and `bottom` hold `bins * stride` (< 2^31)
-    /// entries and `tile + 1 < stride`; the bin is clamped to `[0, bins - 1]` in float
-    /// before truncation (exact below 2^24; NaN -> 0 as in the scalar loop: `max` returns
-    /// its second operand for NaN), so every 8-byte load at `bin * stride + tile` lies
-    /// inside its slice. Slices have a multiple of 16 elements.
+    /// The CPU must have AVX-512F. `pairs` holds `bins * tiles` (< 2^31) entries and
+    /// `tile < tiles`; the bin is clamped to `[0, bins - 1]` in float before truncation
+    /// (exact below 2^24; NaN -> 0 as in the scalar loop: `max` returns its second operand
+    /// for NaN), so every 8-byte load at `bin * tiles + tile` lies inside the slice.
+    /// Slices have a multiple of 16 elements.
     #[target_feature(enable = "avx512f")]
     unsafe fn blocks(
         m: &TileRowLuts,
@@ -127,20 +128,23 @@ mod gather {
         out: &mut [f32],
     ) {
         let maxb = _mm512_set1_ps((m.bins() - 1) as f32);
-        let (vlo, vscale, vya, zero) = (
+        let (vlo, vscale, vya, vstep, zero) = (
             _mm512_set1_ps(m.lo),
             _mm512_set1_ps(m.scale),
             _mm512_set1_ps(m.ya),
+            _mm512_set1_ps(m.step),
             _mm512_setzero_ps(),
         );
-        let (vstride, vtile) = (
-            _mm512_set1_epi32(m.stride as i32),
+        let (vtiles, vtile) = (
+            _mm512_set1_epi32(m.tiles as i32),
             _mm512_set1_epi32(tile as i32),
         );
-        // even / odd elements of two interleaved registers: the left / right tile values
+        let low16 = _mm512_set1_epi32(0xffff);
+        // even / odd 32-bit halves of two registers of 64-bit entries: the top / bottom
+        // tile row's (left, right) steps
         let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
         let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-        let (top, bottom) = (m.top.as_ptr(), m.bottom.as_ptr());
+        let base = m.pairs.as_ptr();
         for ((v, xa), o) in row
             .chunks_exact(16)
             .zip(col_weight.chunks_exact(16))
@@ -153,25 +157,20 @@ mod gather {
                 let f = _mm512_mul_ps(_mm512_sub_ps(v, vlo), vscale);
                 let f = _mm512_min_ps(_mm512_max_ps(f, zero), maxb);
                 let b = _mm512_cvttps_epi32(f);
-                let idx = _mm512_add_epi32(_mm512_mullo_epi32(b, vstride), vtile);
-                let (i0, i1) = (
-                    _mm512_castsi512_si256(idx),
-                    _mm512_extracti64x4_epi64::<1>(idx),
-                );
-                let pairs = |base: *const f32| {
-                    let a = _mm512_i32gather_epi64::<4>(i0, base.cast());
-                    let b = _mm512_i32gather_epi64::<4>(i1, base.cast());
-                    let (a, b) = (_mm512_castsi512_ps(a), _mm512_castsi512_ps(b));
-                    (
-                        _mm512_permutex2var_ps(a, even, b),
-                        _mm512_permutex2var_ps(a, odd, b),
-                    )
-                };
-                let (tl, tr) = pairs(top);
-                let (bl, br) = pairs(bottom);
+                let idx = _mm512_add_epi32(_mm512_mullo_epi32(b, vtiles), vtile);
+                let a = _mm512_i32gather_epi64::<8>(_mm512_castsi512_si256(idx), base.cast());
+                let c =
+                    _mm512_i32gather_epi64::<8>(_mm512_extracti64x4_epi64::<1>(idx), base.cast());
+                let top = _mm512_permutex2var_epi32(a, even, c);
+                let bottom = _mm512_permutex2var_epi32(a, odd, c);
+                let left = |x: __m512i| _mm512_cvtepi32_ps(_mm512_and_si512(x, low16));
+                let right = |x: __m512i| _mm512_cvtepi32_ps(_mm512_srli_epi32::<16>(x));
+                let (tl, tr) = (left(top), right(top));
+                let (bl, br) = (left(bottom), right(bottom));
                 let t = _mm512_add_ps(tl, _mm512_mul_ps(xa, _mm512_sub_ps(tr, tl)));
                 let u = _mm512_add_ps(bl, _mm512_mul_ps(xa, _mm512_sub_ps(br, bl)));
                 let r = _mm512_add_ps(t, _mm512_mul_ps(vya, _mm512_sub_ps(u, t)));
+                let r = _mm512_add_ps(vlo, _mm512_mul_ps(vstep, r));
                 _mm512_storeu_ps(o.as_mut_ptr(), r);
             }
         }
@@ -184,27 +183,22 @@ mod tests {
     use crate::gaussian::tests::random_frame;
 
     /// The gathering mapper gives the scalar loop's bits, out-of-range and NaN inputs,
-    /// every tile pair and the clamped last tile included (it runs only where the CPU has
-    /// AVX-512F; elsewhere this checks the scalar path against itself).
+    /// every tile and all 16 bits of each packed step included (it runs only where the CPU
+    /// has AVX-512F; elsewhere this checks the scalar path against itself).
     #[test]
     fn mapping_paths_agree() {
         let (bins, tiles) = (4096, 5);
-        let stride = tiles + 1;
-        let lut = |seed: f32| -> Vec<f32> {
-            (0..bins * stride)
-                .map(|i| {
-                    ((i / stride) as f32 * (1.0 + (i % stride).min(tiles - 1) as f32 * seed)).sqrt()
-                })
-                .collect()
-        };
-        let (top, bottom) = (lut(0.3), lut(0.7));
+        // scrambled entries: every bit of every field is set somewhere
+        let pairs: Vec<u64> = (0..bins * tiles as u64)
+            .map(|i| (i + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+            .collect();
         let m = TileRowLuts {
-            top: &top,
-            bottom: &bottom,
-            stride,
+            pairs: &pairs,
+            tiles: tiles as usize,
             ya: 0.3,
             lo: 10.0,
             scale: 1.1,
+            step: 4095.0 / 65535.0,
         };
         let n = 16 * 9 + 5;
         let mut row: Vec<f32> = random_frame(n, 1, 9).data().to_vec();
@@ -212,7 +206,7 @@ mod tests {
         row[20] = -50.0;
         row[40] = 1e9;
         let weights: Vec<f32> = (0..n).map(|i| i as f32 / n as f32).collect();
-        for tile in 0..tiles {
+        for tile in 0..tiles as usize {
             let span = Span {
                 start: 0,
                 end: n,
