@@ -6,7 +6,7 @@
 //! never enter a histogram.
 
 use crate::fastmath::small_int_bits;
-use crate::par::{par_chunks_with, zeroed};
+use crate::par::{par_chunks_with, reused, zeroed};
 use fluoro_core::Frame;
 use rayon::prelude::*;
 
@@ -90,7 +90,7 @@ fn tile_histogram<'a>(
     let counts = zeroed(counts, 2 * stride);
     let (c0, c1) = counts.split_at_mut(stride);
     for (row, m) in rows {
-        let idx = zeroed(idx, row.len());
+        let idx = reused(idx, row.len());
         bin_row(row, m, lo, scale, bins, idx);
         let mut pairs = idx.chunks_exact(2);
         for p in &mut pairs {
@@ -246,7 +246,7 @@ pub fn clahe(
                     scale,
                     bins,
                 );
-                let lut = zeroed(&mut ts.lut, bins);
+                let lut = reused(&mut ts.lut, bins);
                 tile_mapping(counts, p.clip_limit, &mut ts.prefix, lut);
                 spread_tile(lut, bx, tx, row);
             }

@@ -4,7 +4,7 @@
 //! sharpens instrument edges, the coarse band lifts lamina contours, and the base is kept.
 
 use crate::gaussian::{blur, kernel};
-use crate::par::{par_chunks_with, zeroed};
+use crate::par::{par_chunks_with, reused};
 use fluoro_core::Frame;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -89,7 +89,7 @@ pub fn enhance_detail(
         w,
         &mut s.rows,
         |y, o, half: &mut Vec<f32>| {
-            let half = zeroed(half, 3 * hw);
+            let half = reused(half, 3 * hw);
             // half-res sample centres sit at 2i + 0.5 in full-res coordinates
             let fy = ((y as f32 - 0.5) / 2.0).clamp(0.0, (hh - 1) as f32);
             let y0 = fy as usize;

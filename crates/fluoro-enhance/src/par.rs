@@ -34,6 +34,16 @@ where
         });
 }
 
+/// The first `n` values of `v`, grown with zeros if it is shorter (allocates only when it
+/// grows): stale values from earlier use, for buffers the caller overwrites whole.
+/// Cheaper than [`zeroed`] in loops that take a buffer per row.
+pub fn reused<T: Copy + Default>(v: &mut Vec<T>, n: usize) -> &mut [T] {
+    if v.len() < n {
+        v.resize(n, T::default());
+    }
+    &mut v[..n]
+}
+
 /// `v` resized to `n` zeros (allocates only when it grows).
 pub fn zeroed<T: Copy + Default>(v: &mut Vec<T>, n: usize) -> &mut [T] {
     v.clear();
@@ -61,5 +71,19 @@ mod tests {
             par_chunks_with(&mut data, 3, &mut scratch, |_, _, _| {});
             assert_eq!(scratch.len(), kept, "scratch is reused, not rebuilt");
         }
+    }
+
+    #[test]
+    fn reused_buffers_grow_but_keep_their_allocation() {
+        let mut v = vec![7u32; 4];
+        assert_eq!(reused(&mut v, 2), &[7, 7]);
+        assert_eq!(reused(&mut v, 6), &[7, 7, 7, 7, 0, 0]);
+        let at = v.as_ptr();
+        reused(&mut v, 3).fill(1);
+        assert_eq!(
+            (v.as_ptr(), v.len()),
+            (at, 6),
+            "no reallocation when it shrinks"
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! so static anatomy is averaged over several frames while a moving instrument is taken
 //! from the current frame and does not smear.
 
-use crate::par::{par_chunks_with, zeroed};
+use crate::par::{par_chunks_with, reused};
 use fluoro_core::Frame;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -186,7 +186,7 @@ impl RecursiveFilter {
             w * BLOCK_ROWS,
             bands,
             |b, block, band: &mut BandScratch| {
-                let ring = zeroed(&mut band.ring, 3 * w);
+                let ring = reused(&mut band.ring, 3 * w);
                 let y0 = b * BLOCK_ROWS;
                 let rows = block.len() / w;
                 let (above, below) = halos[b * 2 * w..(b + 1) * 2 * w].split_at(w);
@@ -291,7 +291,7 @@ fn measure_gate(
     let n = bands.len();
     bands.par_iter_mut().enumerate().for_each(|(b, band)| {
         band.samples.clear();
-        let ring = zeroed(&mut band.ring, 3 * w);
+        let ring = reused(&mut band.ring, 3 * w);
         for j in (b..grid.ny).step_by(n) {
             let y = 2 + j * grid.step;
             for (k, slot) in ring.chunks_exact_mut(w).enumerate() {
