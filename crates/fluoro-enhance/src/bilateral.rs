@@ -152,8 +152,10 @@ fn pad_row(row: &[f32], r: usize, out: &mut [f32]) {
 }
 
 /// Pair weights of padded row `py` with its neighbours at every half-window offset:
-/// `out[k * pw + px] = ws_k * 2^((I(px, py) - I(px + dx_k - r, py + dy_k))^2 range_c)`;
-/// `padded` is the band's ring of `2r + 1` padded rows.
+/// `out[k * pw + px] = ws_k * 2^((I(px, py) - I(px + dx_k - r, py + dy_k))^2 range_c)`,
+/// computed as `2^(d^2 range_c + log2 ws_k)` (the spatial weight in the exponent: one
+/// multiply-add instead of a multiply-add and a multiply); `padded` is the band's ring of
+/// `2r + 1` padded rows.
 #[multiversion::multiversion(targets(
     "x86_64+avx512f+avx512bw+avx512vl+avx2+fma",
     "x86_64+avx2+fma"
@@ -176,9 +178,10 @@ fn pair_weights_row(
         let (lo, hi) = (r.saturating_sub(dx), (pw + r).saturating_sub(dx).min(pw));
         let nrow = &padded[at(py + dy)..at(py + dy) + pw];
         let nb = &nrow[lo + dx - r..hi + dx - r];
+        let lws = ws.log2();
         for ((wv, &c), &v) in o[lo..hi].iter_mut().zip(&row[lo..hi]).zip(nb) {
             let d = v - c;
-            *wv = ws * exp2_neg(d * d * range_c);
+            *wv = exp2_neg((d * d).mul_add(range_c, lws));
         }
     }
 }

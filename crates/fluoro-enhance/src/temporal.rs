@@ -361,9 +361,11 @@ fn blend_row(
     inv_t: f32,
     hist: &mut [f32],
 ) {
+    // a * max(1 - |s| inv_t, 0) as max(a - |s| (a inv_t), 0): one multiply-add
+    let a_inv_t = a * inv_t;
     for i in 0..hist.len() {
-        let m = (r0[i] + r1[i] + r2[i]).abs() * inv_t;
-        let wgt = a * (1.0 - m).max(0.0);
+        let s = (r0[i] + r1[i] + r2[i]).abs();
+        let wgt = (-s).mul_add(a_inv_t, a).max(0.0);
         hist[i] = cur[i] + wgt * (hist[i] - cur[i]);
     }
 }
