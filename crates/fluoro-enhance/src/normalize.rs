@@ -1,5 +1,6 @@
 //! Intensity normalisation: to a log-intensity domain, with the shutter masked out.
 
+use crate::fastmath::ln_pos;
 use fluoro_core::Frame;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -39,10 +40,7 @@ pub fn normalize(
             let s = src.row(y);
             match intensity {
                 Intensity::Log => o.copy_from_slice(s),
-                Intensity::Linear => o
-                    .iter_mut()
-                    .zip(s)
-                    .for_each(|(o, &v)| *o = LOG_SCALE * v.max(1.0).ln()),
+                Intensity::Linear => log_row(s, o),
             }
             masked_row_sum(o, m)
         })
@@ -55,6 +53,19 @@ pub fn normalize(
             .for_each(|(r, m)| fill_outside(r, m, mean));
     }
     mean
+}
+
+/// `out = 1000 ln(max(v, 1))` ([`LOG_SCALE`]), through the vectorised [`ln_pos`].
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx2+fma",
+    "x86_64+avx2+fma"
+))]
+#[allow(clippy::manual_clamp)] // `clamp` keeps NaN; `max` first makes it 1, as before
+fn log_row(row: &[f32], out: &mut [f32]) {
+    for (o, &v) in out.iter_mut().zip(row) {
+        // NaN.max(1.0) is 1; infinity is held to the largest finite value
+        *o = LOG_SCALE * ln_pos(v.max(1.0).min(f32::MAX));
+    }
 }
 
 /// Sum (in f64) and count of the row's pixels inside the mask, in 32 lanes so the loop
