@@ -30,27 +30,65 @@ def median_ms(fn, iters):
     return float(np.median(t))
 
 
-def opencv_stages(frame_u16, iters):
+def gated_blend(cur, hist, a, inv_t, bufs):
+    """The motion-adaptive recursive filter of `fluoro_enhance::temporal` in OpenCV calls,
+    into preallocated buffers (a fresh 4 MB array per call would time page faults)."""
+    d, s, m, out = bufs
+    cv2.subtract(cur, hist, dst=d)
+    cv2.boxFilter(d, -1, (3, 3), dst=s, normalize=False, borderType=cv2.BORDER_REPLICATE)
+    cv2.absdiff(s, 0.0, dst=m)
+    cv2.addWeighted(m, -a * inv_t, m, 0.0, a, dst=m)
+    cv2.max(m, 0.0, dst=m)
+    cv2.subtract(hist, cur, dst=d)
+    cv2.multiply(m, d, dst=d)
+    return cv2.add(cur, d, dst=out)
+
+
+def normalize_linear(f32, outside, b):
+    """Our normalisation of linear data in OpenCV calls: 1000 ln(max(v, 1)), then the
+    pixels outside the field set to the mean inside it."""
+    cv2.max(f32, 1.0, dst=b)
+    cv2.log(b, dst=b)
+    cv2.multiply(b, 1000.0, dst=b)
+    mean = cv2.mean(b, mask=cv2.bitwise_not(outside))[0]
+    b[outside != 0] = mean
+    return b
+
+
+def opencv_stages(frame_u16, mask, iters):
+    """Median ms of each OpenCV counterpart; every call writes into a preallocated array,
+    as ours do (a fresh 4 MB result per call would time the allocator's page faults)."""
     f32 = frame_u16.astype(np.float32)
-    prev = f32.copy()
+    hist = f32 + 3.0
+    bufs = [np.empty_like(f32) for _ in range(4)]
+    outside = np.where(mask != 0, 0, 255).astype(np.uint8)
+    u16 = np.empty_like(frame_u16)
     clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))
     acc = f32.copy()
+    b0, b1, b2, _ = bufs
+
+    def detail():
+        # two-band unsharp, x + 0.3 (x - G1.5) + 0.4 (G1.5 - G6) = 1.3 x + 0.1 G1.5 - 0.4 G6:
+        # two blurs and two weighted sums
+        cv2.GaussianBlur(f32, (0, 0), 1.5, dst=b1)
+        cv2.GaussianBlur(f32, (0, 0), 6.0, dst=b2)
+        cv2.addWeighted(f32, 1.3, b1, 0.1, 0.0, dst=b0)
+        return cv2.scaleAdd(b2, -0.4, b0, dst=b0)
+
     out = {
-        # log transform of the (linear) frame: the normalisation counterpart
-        "normalize": median_ms(lambda: cv2.log(f32 + 1.0), iters),
+        # log transform of linear data and the shutter fill: the normalisation counterpart
+        "normalize": median_ms(lambda: normalize_linear(f32, outside, b0), iters),
         "temporal": median_ms(lambda: cv2.accumulateWeighted(f32, acc, 0.25), iters),
-        "bilateral_d5": median_ms(lambda: cv2.bilateralFilter(f32, 5, 60.0, 2.0), iters),
-        "gaussian_s2": median_ms(lambda: cv2.GaussianBlur(f32, (0, 0), 2.0), iters),
-        "clahe_8x8": median_ms(lambda: clahe.apply(frame_u16), iters),
-        # two-band unsharp: two blurs and the arithmetic
-        "detail": median_ms(
-            lambda: cv2.addWeighted(f32, 1.6, cv2.GaussianBlur(f32, (0, 0), 1.5), -0.6, 0)
-            + 0.4 * (cv2.GaussianBlur(f32, (0, 0), 1.5) - cv2.GaussianBlur(f32, (0, 0), 6.0)),
-            iters,
-        ),
-        "median5_u16": median_ms(lambda: cv2.medianBlur(frame_u16, 5), iters),
+        # our filter's operations in OpenCV calls: the 3x3 sum of the frame difference,
+        # the history weight a max(1 - |s| / t, 0), the blend (the gate's scale, which ours
+        # also measures, left out)
+        "temporal_gated": median_ms(lambda: gated_blend(f32, hist, 0.75, 1.0 / 900.0, bufs), iters),
+        "bilateral_d5": median_ms(lambda: cv2.bilateralFilter(f32, 5, 60.0, 2.0, dst=b0), iters),
+        "gaussian_s2": median_ms(lambda: cv2.GaussianBlur(f32, (0, 0), 2.0, dst=b0), iters),
+        "clahe_8x8": median_ms(lambda: clahe.apply(frame_u16, dst=u16), iters),
+        "detail": median_ms(detail, iters),
+        "median5_u16": median_ms(lambda: cv2.medianBlur(frame_u16, 5, dst=u16), iters),
     }
-    del prev
     return out
 
 
@@ -72,9 +110,12 @@ def main():
             dump = os.path.join(d, f"frame_{size}.npy")
             ours = json.loads(subprocess.run([exe, str(size), str(a.iters), dump], env=env, check=True, capture_output=True, text=True).stdout)
             frame = np.load(dump)
-            cv = opencv_stages(frame, a.iters)
+            mask = np.load(dump.replace(".npy", "_mask.npy"))
+            cv = opencv_stages(frame, mask, a.iters)
             for stage, ms in ours["stages_ms"].items():
                 rows.append({"size": size, "stage": stage, "ours_ms": ms, "opencv_ms": cv.get(stage)})
+            # the same filter of ours against its operations done in OpenCV
+            rows.append({"size": size, "stage": "temporal_gated", "ours_ms": ours["stages_ms"]["temporal"], "opencv_ms": cv["temporal_gated"]})
             rows.append({"size": size, "stage": "median5_u16", "ours_ms": None, "opencv_ms": cv["median5_u16"]})
     print(f"threads: {a.threads} (OpenCV {cv2.__version__})")
     print(f"{'size':>5} {'stage':<14} {'ours ms':>9} {'OpenCV ms':>10} {'ratio':>7}")

@@ -2,6 +2,7 @@
 //! `benches/opencv_compare.py` (which times OpenCV on the same frame in the same run).
 //!
 //! `cargo run --release -p fluoro-enhance --example stage_times -- SIZE ITERS [DUMP.npy]`
+//! (DUMP.npy: the frame as u16; its shutter mask goes beside it as `DUMP_mask.npy`)
 
 use fluoro_core::Frame;
 use fluoro_enhance::*;
@@ -38,6 +39,13 @@ fn main() {
             f.write_all(&x.to_le_bytes()).expect("write");
         }
         f.flush().expect("flush");
+        // the shutter mask beside it (`*_mask.npy`), for OpenCV's normalisation counterpart
+        let mask = s.shutter.mask(size, size);
+        let mask_path = path.replace(".npy", "_mask.npy");
+        let mut f = std::io::BufWriter::new(std::fs::File::create(mask_path).expect("create mask"));
+        fluoro_dicom::npy::write_header(&mut f, "|u1", &[size, size]).expect("write header");
+        f.write_all(mask.data()).expect("write");
+        f.flush().expect("flush");
     }
     let to_f32 = |v: &Vec<u16>| {
         Frame::from_vec(size, size, v.iter().map(|&x| f32::from(x)).collect()).unwrap()
@@ -59,7 +67,8 @@ fn main() {
         (
             "normalize",
             median_ms(iters, || {
-                normalize::normalize(&f1, &mask, normalize::Intensity::Log, &mut out);
+                // linear data: the log transform and the shutter fill
+                normalize::normalize(&f1, &mask, normalize::Intensity::Linear, &mut out);
             }),
         ),
         (
