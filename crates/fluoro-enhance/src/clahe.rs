@@ -219,6 +219,9 @@ pub fn clahe(
 ) {
     let (w, h) = src.size();
     dst.reshape(w, h);
+    if w == 0 || h == 0 {
+        return;
+    }
     let (lo, hi) = (range.0, range.1.max(range.0 + 1e-3));
     let bins = p.bins.clamp(2, MAX_BINS);
     let (tx, ty) = (p.tiles_x.clamp(1, w.max(1)), p.tiles_y.clamp(1, h.max(1)));
@@ -394,6 +397,24 @@ mod tests {
         // mappings are stored in 1000 / 65535 steps: rounding moves them by up to 0.0077
         for (a, b) in dst.data().iter().zip(r.data()) {
             assert!((f64::from(*a) - b).abs() < 0.01, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn empty_frames_give_empty_results() {
+        let mut s = ClaheScratch::default();
+        for (w, h) in [(0, 0), (0, 5), (5, 0)] {
+            let mut dst = Frame::filled(3, 3, 1.0f32);
+            let p = ClaheParams::default();
+            clahe(
+                &Frame::new(w, h),
+                &Frame::new(w, h),
+                (0.0, 1.0),
+                &p,
+                &mut s,
+                &mut dst,
+            );
+            assert_eq!(dst.size(), (w, h));
         }
     }
 

@@ -57,6 +57,9 @@ pub fn enhance_detail(
 ) {
     let (w, h) = src.size();
     dst.reshape(w, h);
+    if w == 0 || h == 0 {
+        return;
+    }
     let half_sigma = ((p.coarse_sigma.powi(2) - p.fine_sigma.powi(2)).max(0.25)).sqrt() / 2.0;
     if !matches!(&s.kernels, Some((a, b, _, _)) if *a == p.fine_sigma && *b == p.coarse_sigma) {
         s.kernels = Some((

@@ -59,7 +59,7 @@ pub fn to_u8(src: &Frame<f32>, mask: &Frame<u8>, window: Window, dst: &mut Frame
     let lo = window.center - window.width / 2.0;
     let k = 255.0 / window.width;
     dst.data_mut()
-        .par_chunks_mut(w)
+        .par_chunks_mut(w.max(1))
         .enumerate()
         .for_each(|(y, o)| window_row(src.row(y), mask.row(y), lo, k, o));
 }

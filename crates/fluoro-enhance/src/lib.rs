@@ -383,6 +383,40 @@ mod tests {
         }
     }
 
+    /// Frames with no pixels (zero width, height or both) pass through every stage and the
+    /// whole chain, every switch on, without a panic.
+    #[test]
+    fn empty_frames_pass_through_the_chain() {
+        for (w, h) in [(0, 0), (0, 7), (7, 0)] {
+            let (f, mask) = (Frame::<f32>::new(w, h), Frame::<u8>::new(w, h));
+            for intensity in [normalize::Intensity::Log, normalize::Intensity::Linear] {
+                let mut e = Enhancer::new(EnhanceParams {
+                    intensity,
+                    ..Default::default()
+                });
+                for _ in 0..2 {
+                    assert_eq!(e.process(&f, &mask).size(), (w, h));
+                    assert_eq!(e.denoised().size(), (w, h));
+                }
+            }
+            let mut out = Frame::new(3, 3);
+            let mut tmp = Frame::new(0, 0);
+            gaussian::blur(&f, &gaussian::kernel(2.0), &mut tmp, &mut out);
+            assert_eq!(out.size(), (w, h));
+            let mut u8s = Frame::new(3, 3);
+            display::to_u8(
+                &f,
+                &mask,
+                display::Window {
+                    center: 0.5,
+                    width: 1.0,
+                },
+                &mut u8s,
+            );
+            assert_eq!(u8s.size(), (w, h));
+        }
+    }
+
     #[test]
     fn chain_runs_and_keeps_the_size() {
         let mut e = Enhancer::new(EnhanceParams::default());
