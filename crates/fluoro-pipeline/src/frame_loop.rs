@@ -99,6 +99,49 @@ pub enum LoopError {
     /// [`FrameLoop::process_ahead`] was given a frame other than the one it announced.
     #[error("frame order broken: the frame given is not the one announced as next")]
     NotAnnounced,
+    /// A frame with no pixels.
+    #[error("empty frame: {width}x{height} pixels")]
+    EmptyFrame {
+        /// Its width.
+        width: usize,
+        /// Its height.
+        height: usize,
+    },
+    /// The shutter mask (or the frame announced as next) is not the frame's size.
+    #[error("{what} is {got:?} pixels, the frame {frame:?}")]
+    SizeMismatch {
+        /// `"the mask"` or `"the next frame"`.
+        what: &'static str,
+        /// Its size (width, height).
+        got: (usize, usize),
+        /// The frame's size.
+        frame: (usize, usize),
+    },
+}
+
+/// The frame, its mask and the frame announced as next fit together: pixels, one size.
+fn check_sizes(
+    input: &Frame<f32>,
+    mask: &Frame<u8>,
+    next: Option<&Frame<f32>>,
+) -> Result<(), LoopError> {
+    let frame = input.size();
+    if frame.0 == 0 || frame.1 == 0 {
+        return Err(LoopError::EmptyFrame {
+            width: frame.0,
+            height: frame.1,
+        });
+    }
+    let others = [
+        ("the mask", Some(mask.size())),
+        ("the next frame", next.map(Frame::size)),
+    ];
+    for (what, got) in others {
+        if let Some(got) = got.filter(|&g| g != frame) {
+            return Err(LoopError::SizeMismatch { what, got, frame });
+        }
+    }
+    Ok(())
 }
 
 /// The loop's state and buffers.
@@ -230,7 +273,9 @@ impl FrameLoop {
     }
 
     /// Processes one frame (dense = low values) and returns its analysis and stage times.
-    /// With `draw`, the annotated frame is rendered ([`FrameLoop::annotated`]).
+    /// With `draw`, the annotated frame is rendered ([`FrameLoop::annotated`]). A frame
+    /// without pixels, or a mask of another size, is refused ([`LoopError::EmptyFrame`],
+    /// [`LoopError::SizeMismatch`]) and leaves the loop's state as it was.
     pub fn process(
         &mut self,
         input: &Frame<f32>,
@@ -263,6 +308,7 @@ impl FrameLoop {
         mm_per_px: Option<f64>,
         draw: bool,
     ) -> Result<(Analysis, FrameTimes), LoopError> {
+        check_sizes(input, mask, next)?;
         rayon::join(
             || self.process_here(input, mask, next, mm_per_px, draw),
             || (),
