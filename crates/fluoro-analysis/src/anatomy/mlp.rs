@@ -138,7 +138,7 @@ const CLASS_GROUP: usize = 16;
 /// concatenated), with the outputs in registers while the inputs stream (64 at once for
 /// the hidden width, else 16 at a time; [`dense`] loads and stores them for every input).
 /// `sparse`: many inputs are 0 (they come out of a ReLU), so the hidden width skips them
-/// where it can ([`sparse::hidden64`]).
+/// ([`hidden64_sparse`]).
 #[multiversion::multiversion(targets(
     "x86_64+avx512f+avx512bw+avx512vl+avx2+fma",
     "x86_64+avx2+fma"
@@ -155,21 +155,8 @@ fn dense_block(
     const L: usize = 16;
     // the hidden width and the class layer, GROUP vectors at once; the rest one by one
     let done = match out {
-        64 => {
-            #[cfg(target_arch = "x86_64")]
-            let skipped = if sparse {
-                sparse::hidden64(w, inp, x, acc, relu)
-            } else {
-                0
-            };
-            #[cfg(not(target_arch = "x86_64"))]
-            let skipped = {
-                let _ = sparse;
-                0
-            };
-            let (x, acc) = (&x[skipped * inp..], &mut acc[skipped * 64..]);
-            skipped + dense_group::<64, GROUP>(w, inp, x, acc, relu)
-        }
+        64 if sparse => hidden64_sparse(w, inp, x, acc, relu),
+        64 => dense_group::<64, GROUP>(w, inp, x, acc, relu),
         N_CLASSES => {
             let done = dense_group::<N_CLASSES, CLASS_GROUP>(w, inp, x, acc, relu);
             let (x, acc) = (&x[done * inp..], &mut acc[done * N_CLASSES..]);
@@ -276,121 +263,40 @@ fn dense_group<const O: usize, const G: usize>(
     whole
 }
 
-/// The 64-output layer on inputs of which many are 0, with AVX-512: each vector's
-/// non-zero inputs are listed first (a compress per 16 inputs), then only their weight
-/// rows are added, in input order, so the sums are [`dense`]'s (which skips zeros too) and
-/// the grouped path's (adding `w * 0` changes no sum). Two vectors go together, their
-/// sums independent chains. Half the hidden layer's inputs are 0 on real frames, and this
-/// layer is three quarters of the perceptron's work.
-#[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code)]
-mod sparse {
-    use std::arch::x86_64::*;
-
-    /// Most inputs [`hidden64`] takes (the index lists' size).
-    const MAX_INPUTS: usize = 256;
-
-    /// Runs whole pairs of vectors where the CPU has AVX-512F and returns how many it did
-    /// (0 without it, or for more than [`MAX_INPUTS`] inputs).
-    pub fn hidden64(w: &[f32], inp: usize, x: &[f32], acc: &mut [f32], relu: bool) -> usize {
-        if !is_x86_feature_detected!("avx512f")
-            || inp == 0
-            || inp > MAX_INPUTS
-            || w.len() < inp * 64
-        {
-            return 0;
-        }
-        let n = (x.len() / inp).min(acc.len() / 64) / 2 * 2;
-        // SAFETY: AVX-512F was detected above; see `pairs` for the memory.
-        unsafe { pairs(w, inp, &x[..n * inp], &mut acc[..n * 64], relu) };
-        n
-    }
-
-    /// Writes the positions of `x`'s non-zero values (NaN included) to the front of
-    /// `idx` and returns how many there are.
-    ///
-    /// # Safety
-    /// The CPU must have AVX-512F; `x` has at most [`MAX_INPUTS`] values (each store
-    /// writes 16 indices at the list's end, within `idx`'s 16 spare slots).
-    #[target_feature(enable = "avx512f")]
-    unsafe fn nonzero(x: &[f32], idx: &mut [u32; MAX_INPUTS + 16]) -> usize {
-        let iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-        let mut n = 0;
-        for (c, chunk) in x.chunks(16).enumerate() {
-            let k: __mmask16 = if chunk.len() == 16 {
-                0xffff
-            } else {
-                ((1u32 << chunk.len()) - 1) as u16
-            };
-            // SAFETY: the masked load reads only `chunk`; `n + 16 <= MAX_INPUTS + 16`.
-            unsafe {
-                let v = _mm512_maskz_loadu_ps(k, chunk.as_ptr());
-                let nz = _mm512_mask_cmp_ps_mask::<_CMP_NEQ_UQ>(k, v, _mm512_setzero_ps());
-                let at = _mm512_add_epi32(iota, _mm512_set1_epi32((16 * c) as i32));
-                // the register form: the compressing store to memory is slow on some CPUs
-                let packed = _mm512_maskz_compress_epi32(nz, at);
-                _mm512_storeu_si512(idx.as_mut_ptr().add(n).cast(), packed);
-                n += nz.count_ones() as usize;
-            }
-        }
-        n
-    }
-
-    /// # Safety
-    /// The CPU must have AVX-512F. `x` holds whole pairs of `inp`-vectors (`inp` at most
-    /// [`MAX_INPUTS`]), `acc` the same number of 64-vectors, `w` at least `inp * 64`
-    /// weights: every index listed by [`nonzero`] is below `inp`, so each weight row read
-    /// lies in `w`.
-    #[target_feature(enable = "avx512f")]
-    unsafe fn pairs(w: &[f32], inp: usize, x: &[f32], acc: &mut [f32], relu: bool) {
-        let (mut ia, mut ib) = ([0u32; MAX_INPUTS + 16], [0u32; MAX_INPUTS + 16]);
-        let (wp, zero) = (w.as_ptr(), _mm512_setzero_ps());
-        // r[j] += w[i][16j..16j + 16] * x[i], as `*a += wl * xi` (no fused multiply-add)
-        macro_rules! add_row {
-            ($r:ident, $i:expr, $xs:ident) => {{
-                let i = $i as usize;
-                // SAFETY: i < inp (see above), so the row lies in `w`.
-                unsafe {
-                    let xi = _mm512_set1_ps(*$xs.get_unchecked(i));
-                    let row = wp.add(i * 64);
-                    for (j, r) in $r.iter_mut().enumerate() {
-                        *r = _mm512_add_ps(*r, _mm512_mul_ps(_mm512_loadu_ps(row.add(16 * j)), xi));
-                    }
-                }
-            }};
-        }
-        for (xv, av) in x.chunks_exact(2 * inp).zip(acc.chunks_exact_mut(128)) {
-            let (xa, xb) = xv.split_at(inp);
-            // SAFETY: AVX-512F (this function's requirement); at most MAX_INPUTS values.
-            let (na, nb) = unsafe { (nonzero(xa, &mut ia), nonzero(xb, &mut ib)) };
-            let (mut ra, mut rb) = ([zero; 4], [zero; 4]);
-            for (j, (a, b)) in ra.iter_mut().zip(rb.iter_mut()).enumerate() {
-                // SAFETY: `av` has 128 values.
-                unsafe {
-                    *a = _mm512_loadu_ps(av[16 * j..].as_ptr());
-                    *b = _mm512_loadu_ps(av[64 + 16 * j..].as_ptr());
-                }
-            }
-            let both = na.min(nb);
-            for k in 0..both {
-                add_row!(ra, ia[k], xa);
-                add_row!(rb, ib[k], xb);
-            }
-            for &i in &ia[both..na] {
-                add_row!(ra, i, xa);
-            }
-            for &i in &ib[both..nb] {
-                add_row!(rb, i, xb);
-            }
-            for (half, r) in av.chunks_exact_mut(64).zip([ra, rb]) {
-                for (j, v) in r.into_iter().enumerate() {
-                    let v = if relu { _mm512_max_ps(v, zero) } else { v };
-                    // SAFETY: `half` has 64 values.
-                    unsafe { _mm512_storeu_ps(half[16 * j..].as_mut_ptr(), v) };
+/// [`dense_block`]'s 64-output layer on inputs of which many are 0: only the non-zero
+/// inputs' weight rows are added, in input order, so the sums are [`dense`]'s (which skips
+/// zeros too) and the grouped path's (adding `w * 0` changes no sum). The non-zero inputs
+/// are found 64 at a time as a bit mask (a vector compare) and walked by their set bits.
+/// Half the hidden layer's inputs are 0 on real frames, and this layer is three quarters
+/// of the perceptron's work. Per input the four 16-lane multiply-and-adds take longer
+/// than an add's latency, so one vector at a time keeps the units busy. Returns how many
+/// vectors it did (all).
+#[inline(always)]
+fn hidden64_sparse(w: &[f32], inp: usize, x: &[f32], acc: &mut [f32], relu: bool) -> usize {
+    let n = (x.len() / inp).min(acc.len() / 64);
+    for (xv, av) in x.chunks_exact(inp).zip(acc.chunks_exact_mut(64)).take(n) {
+        let mut r: [f32; 64] = av[..].try_into().expect("64 outputs");
+        for (c, chunk) in xv.chunks(64).enumerate() {
+            // non-zero (NaN included: it must reach the sums) as bits
+            let mut bits = chunk
+                .iter()
+                .enumerate()
+                .fold(0u64, |m, (i, &v)| m | (u64::from(v != 0.0) << i));
+            while bits != 0 {
+                let i = 64 * c + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let (xi, wv) = (xv[i], &w[i * 64..(i + 1) * 64]);
+                for (a, &wl) in r.iter_mut().zip(wv) {
+                    *a += wl * xi;
                 }
             }
         }
+        if relu {
+            r.iter_mut().for_each(|v| *v = v.max(0.0));
+        }
+        av.copy_from_slice(&r);
     }
+    n
 }
 
 /// `acc += W x` with `W` input-major (`w[i * out + o]`), then ReLU when asked. Compiled for
@@ -473,11 +379,11 @@ mod tests {
     }
 
     /// The hidden layer skipping zero inputs gives the dense grouped sums exactly, for
-    /// vectors with few and many zeros (so the two vectors of a pair have lists of
-    /// different lengths either way), a NaN input, and an odd vector left to the dense path.
+    /// vectors with few and many zeros, a NaN input, and more inputs than one 64-bit mask
+    /// holds.
     #[test]
     fn zero_skipping_hidden_layer_equals_the_dense_one() {
-        let inp = 64;
+        let inp = 70;
         let w: Vec<f32> = (0..inp * 64)
             .map(|i| ((i * 7919 % 1013) as f32 / 506.0 - 1.0) * 0.3)
             .collect();
@@ -485,9 +391,9 @@ mod tests {
         let mut x: Vec<f32> = (0..n * inp)
             .map(|i| {
                 let v = (i * 131 % 97) as f32 / 97.0 - 0.3;
-                // 1 in 5 or 4 in 5 inputs kept, the sparser vector first in every other pair
+                // 1 in 5 or 4 in 5 inputs kept
                 let vector = i / inp;
-                let keep = if (vector + vector / 2) % 2 == 0 {
+                let keep = if vector % 2 == 0 {
                     i % 5 == 0
                 } else {
                     i % 5 != 0
