@@ -24,6 +24,10 @@ pub struct LargeBlurScratch {
     /// Reduction factor and source size of the last `prepare`.
     k: usize,
     size: (usize, usize),
+    /// [`LargeBlurScratch::sample_rect`]'s columns (two small-blur columns and the weight
+    /// of the second) and the small-blur rows it blends, widened to the rectangle.
+    rect_cols: Vec<(usize, usize, f32)>,
+    rect_wide: Frame<f32>,
 }
 
 /// The reduction: the largest power of two keeping at least 3 px of sigma (and 8 px of frame).
@@ -141,14 +145,26 @@ impl LargeBlurScratch {
     }
 
     /// The prepared blur in the rectangle at `(x0, y0)` of size `rw` x `rh` (inside the
-    /// prepared frame) into `dst`: the same values as [`blur_large`] gives there.
-    pub fn sample_rect(&self, x0: usize, y0: usize, rw: usize, rh: usize, dst: &mut Frame<f32>) {
+    /// prepared frame) into `dst`: the same values as [`blur_large`] gives there. Each
+    /// small-blur row the rectangle needs is widened to the rectangle's columns once (about
+    /// `rh / k` rows, not `rh`), then every output row is a blend of two of them.
+    pub fn sample_rect(
+        &mut self,
+        x0: usize,
+        y0: usize,
+        rw: usize,
+        rh: usize,
+        dst: &mut Frame<f32>,
+    ) {
         dst.reshape(rw, rh);
         let (w, h) = self.size;
         assert!(
             x0 + rw <= w && y0 + rh <= h,
             "rectangle outside the prepared frame"
         );
+        if rw == 0 || rh == 0 {
+            return;
+        }
         if self.k == 1 {
             for yy in 0..rh {
                 let src = &self.full.row(y0 + yy)[x0..x0 + rw];
@@ -158,13 +174,26 @@ impl LargeBlurScratch {
         }
         let (k, small) = (self.k, &self.small_blur);
         let (sw, sh) = small.size();
+        self.rect_cols.clear();
+        self.rect_cols
+            .extend((x0..x0 + rw).map(|x| source(x, k, sw)));
+        // the small rows blended by the rectangle's first and last rows, and all between
+        let (first, last) = (source(y0, k, sh).0, source(y0 + rh - 1, k, sh).1);
+        self.rect_wide.reshape(rw, last - first + 1);
+        let cols = &self.rect_cols;
+        for (j, out) in self.rect_wide.data_mut().chunks_exact_mut(rw).enumerate() {
+            let src = small.row(first + j);
+            for (o, &(i0, i1, ax)) in out.iter_mut().zip(cols) {
+                *o = src[i0] + ax * (src[i1] - src[i0]);
+            }
+        }
         for yy in 0..rh {
             let (r0, r1, ay) = source(y0 + yy, k, sh);
-            let (a_row, c_row) = (small.row(r0), small.row(r1));
-            for (xx, o) in dst.row_mut(yy).iter_mut().enumerate() {
-                let (i0, i1, ax) = source(x0 + xx, k, sw);
-                let a = a_row[i0] + ax * (a_row[i1] - a_row[i0]);
-                let c = c_row[i0] + ax * (c_row[i1] - c_row[i0]);
+            let (a_row, c_row) = (
+                self.rect_wide.row(r0 - first),
+                self.rect_wide.row(r1 - first),
+            );
+            for ((o, &a), &c) in dst.row_mut(yy).iter_mut().zip(a_row).zip(c_row) {
                 *o = a + ay * (c - a);
             }
         }
