@@ -35,6 +35,17 @@ fn bench(c: &mut Criterion) {
                 normalize::normalize(black_box(&f1), &mask, normalize::Intensity::Log, &mut out)
             })
         });
+        // linear data: the log transform too
+        g.bench_function(BenchmarkId::new("normalize_linear", size), |b| {
+            b.iter(|| {
+                normalize::normalize(
+                    black_box(&f1),
+                    &mask,
+                    normalize::Intensity::Linear,
+                    &mut out,
+                )
+            })
+        });
         let mut rf = temporal::RecursiveFilter::default();
         rf.apply(
             &f0,
