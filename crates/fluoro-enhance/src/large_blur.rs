@@ -24,9 +24,7 @@ pub struct LargeBlurScratch {
     /// Reduction factor and source size of the last `prepare`.
     k: usize,
     size: (usize, usize),
-    /// [`LargeBlurScratch::sample_rect`]'s columns (two small-blur columns and the weight
-    /// of the second) and the small-blur rows it blends, widened to the rectangle.
-    rect_cols: Vec<(usize, usize, f32)>,
+    /// [`LargeBlurScratch::sample_rect`]'s small-blur rows, widened to the rectangle.
     rect_wide: Frame<f32>,
 }
 
@@ -85,6 +83,31 @@ fn block_row(
     }
     for (o, group) in out.iter_mut().zip(acc.chunks(k)) {
         *o = group.iter().sum::<f32>() / (n * group.len() as f32);
+    }
+}
+
+/// The bilinear sources ([`source`]) of output columns `xs` over `sw` small columns, as
+/// `(lower, upper, weight of the upper)`, into `cols`.
+fn column_table(xs: std::ops::Range<usize>, k: usize, sw: usize, cols: &mut Vec<(u32, u32, f32)>) {
+    cols.clear();
+    cols.extend(xs.map(|x| {
+        let (i0, i1, ax) = source(x, k, sw);
+        (i0 as u32, i1 as u32, ax)
+    }));
+}
+
+/// A small row interpolated at the columns of a [`column_table`].
+fn widen_row(src: &[f32], cols: &[(u32, u32, f32)], out: &mut [f32]) {
+    for (o, &(x0, x1, ax)) in out.iter_mut().zip(cols) {
+        let (a, c) = (src[x0 as usize], src[x1 as usize]);
+        *o = a + ax * (c - a);
+    }
+}
+
+/// `out = a + ay (c - a)`: an output row between two widened rows.
+fn blend_rows(a: &[f32], c: &[f32], ay: f32, out: &mut [f32]) {
+    for ((o, &a), &c) in out.iter_mut().zip(a).zip(c) {
+        *o = a + ay * (c - a);
     }
 }
 
@@ -174,28 +197,22 @@ impl LargeBlurScratch {
         }
         let (k, small) = (self.k, &self.small_blur);
         let (sw, sh) = small.size();
-        self.rect_cols.clear();
-        self.rect_cols
-            .extend((x0..x0 + rw).map(|x| source(x, k, sw)));
+        column_table(x0..x0 + rw, k, sw, &mut self.cols);
         // the small rows blended by the rectangle's first and last rows, and all between
         let (first, last) = (source(y0, k, sh).0, source(y0 + rh - 1, k, sh).1);
         self.rect_wide.reshape(rw, last - first + 1);
-        let cols = &self.rect_cols;
         for (j, out) in self.rect_wide.data_mut().chunks_exact_mut(rw).enumerate() {
-            let src = small.row(first + j);
-            for (o, &(i0, i1, ax)) in out.iter_mut().zip(cols) {
-                *o = src[i0] + ax * (src[i1] - src[i0]);
-            }
+            widen_row(small.row(first + j), &self.cols, out);
         }
         for yy in 0..rh {
             let (r0, r1, ay) = source(y0 + yy, k, sh);
-            let (a_row, c_row) = (
-                self.rect_wide.row(r0 - first),
-                self.rect_wide.row(r1 - first),
+            let wide = &self.rect_wide;
+            blend_rows(
+                wide.row(r0 - first),
+                wide.row(r1 - first),
+                ay,
+                dst.row_mut(yy),
             );
-            for ((o, &a), &c) in dst.row_mut(yy).iter_mut().zip(a_row).zip(c_row) {
-                *o = a + ay * (c - a);
-            }
         }
     }
 }
@@ -215,24 +232,14 @@ impl LargeBlurScratch {
         // bilinear upsampling, separable: each small row is first widened to full width (a
         // table gather on 1/k of the rows), then every output row is a contiguous blend of
         // two widened rows
-        self.cols.clear();
-        self.cols.extend((0..w).map(|x| {
-            let (i0, i1, ax) = source(x, k, sw);
-            (i0 as u32, i1 as u32, ax)
-        }));
+        column_table(0..w, k, sw, &mut self.cols);
         self.wide.reshape(w, self.small_blur.height());
         let (small, cols) = (&self.small_blur, &self.cols);
         self.wide
             .data_mut()
             .par_chunks_mut(w)
             .enumerate()
-            .for_each(|(sy, row)| {
-                let src = small.row(sy);
-                for (o, &(x0, x1, ax)) in row.iter_mut().zip(cols) {
-                    let (a, c) = (src[x0 as usize], src[x1 as usize]);
-                    *o = a + ax * (c - a);
-                }
-            });
+            .for_each(|(sy, row)| widen_row(small.row(sy), cols, row));
     }
 
     /// Row `y` of the prepared blur as two full-width rows and a weight: the blur is
@@ -270,9 +277,7 @@ pub fn blur_large(src: &Frame<f32>, sigma: f32, s: &mut LargeBlurScratch, dst: &
         .enumerate()
         .for_each(|(y, row)| {
             let (r0, r1, ay) = s.rows_at(y);
-            for ((o, &a), &c) in row.iter_mut().zip(r0).zip(r1) {
-                *o = a + ay * (c - a);
-            }
+            blend_rows(r0, r1, ay, row);
         });
 }
 

@@ -130,8 +130,8 @@ const BLOCK: usize = 16;
 const GROUP: usize = 4;
 
 /// Vectors [`dense_block`] runs through the class layer together: each vector's four sums
-/// are one 4-lane chain as long as the layer's input, so eight chains, not four, keep the
-/// adds busy instead of waiting on each other.
+/// are one 4-lane chain as long as the layer's input, so sixteen chains, not four, keep
+/// the adds busy instead of waiting on each other.
 const CLASS_GROUP: usize = 16;
 
 /// [`dense`] for several vectors (`x`: vectors of `inp`, `acc`: vectors of `out`, both
@@ -153,7 +153,8 @@ fn dense_block(
     sparse: bool,
 ) {
     const L: usize = 16;
-    // the hidden width and the class layer, GROUP vectors at once; the rest one by one
+    // the hidden width (zeros skipped, or GROUP vectors at once) and the class layer
+    // (CLASS_GROUP, then GROUP vectors at once); the rest one by one
     let done = match out {
         64 if sparse => hidden64_sparse(w, inp, x, acc, relu),
         64 => dense_group::<64, GROUP>(w, inp, x, acc, relu),
@@ -274,7 +275,7 @@ fn dense_group<const O: usize, const G: usize>(
 #[inline(always)]
 fn hidden64_sparse(w: &[f32], inp: usize, x: &[f32], acc: &mut [f32], relu: bool) -> usize {
     let n = (x.len() / inp).min(acc.len() / 64);
-    for (xv, av) in x.chunks_exact(inp).zip(acc.chunks_exact_mut(64)).take(n) {
+    for (xv, av) in x.chunks_exact(inp).zip(acc.chunks_exact_mut(64)) {
         let mut r: [f32; 64] = av[..].try_into().expect("64 outputs");
         for (c, chunk) in xv.chunks(64).enumerate() {
             // non-zero (NaN included: it must reach the sums) as bits
