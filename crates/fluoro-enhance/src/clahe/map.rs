@@ -46,9 +46,9 @@ pub struct Span {
 
 /// Maps one row: pixel `x` of span `s` blends tiles `s.tile` and `s.tile + 1` with weight
 /// `col_weight[x]` on the second (0 where the field's edge clamps both to one tile). The
-/// spans cover the row in order. Each span goes through the AVX-512 gathers ([`gather`])
-/// in 16-pixel blocks where the CPU has them, the scalar loop the rest; both give the
-/// same bits.
+/// spans cover the row in order. Each span goes through the AVX-512 or AVX2 gathers
+/// ([`gather`]) in 16- or 8-pixel blocks where the CPU has them, the scalar loop the
+/// rest; all give the same bits.
 pub fn map_row(m: &TileRowLuts, row: &[f32], spans: &[Span], col_weight: &[f32], out: &mut [f32]) {
     for s in spans {
         let (x, end) = (s.start, s.end.min(row.len()));
@@ -81,15 +81,36 @@ fn map_span_scalar(m: &TileRowLuts, tile: usize, row: &[f32], col_weight: &[f32]
     }
 }
 
-/// AVX-512 gathers for the lookups: each pixel's four mappings are one 64-bit element.
+/// AVX-512 and AVX2 gathers for the lookups: each pixel's four mappings are one 64-bit
+/// element.
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod gather {
     use super::TileRowLuts;
     use std::arch::x86_64::*;
 
-    /// Maps the whole 16-pixel blocks of the span where the CPU has AVX-512F (checked
-    /// once, cached by std); returns how many pixels it did (0 without AVX-512F).
+    /// Which vector path [`map_span`] takes.
+    #[derive(Clone, Copy, PartialEq, Debug)]
+    pub enum Path {
+        /// 16-pixel blocks, two 8-lane gathers each.
+        Avx512,
+        /// 8-pixel blocks, two 4-lane gathers each.
+        Avx2,
+    }
+
+    /// The best path this CPU has (checked once, cached by std), or none.
+    pub fn best() -> Option<Path> {
+        if is_x86_feature_detected!("avx512f") {
+            Some(Path::Avx512)
+        } else if is_x86_feature_detected!("avx2") {
+            Some(Path::Avx2)
+        } else {
+            None
+        }
+    }
+
+    /// Maps the whole blocks of the span with the best path this CPU has; returns how
+    /// many pixels it did (0 without AVX2).
     pub fn map_span(
         m: &TileRowLuts,
         tile: usize,
@@ -97,9 +118,30 @@ mod gather {
         col_weight: &[f32],
         out: &mut [f32],
     ) -> usize {
-        let n = row.len().min(col_weight.len()).min(out.len()) / 16 * 16;
+        match best() {
+            Some(p) => map_span_with(p, m, tile, row, col_weight, out),
+            None => 0,
+        }
+    }
+
+    /// Maps the whole blocks of the span with path `p`, which the caller found in
+    /// [`best`] or below it (AVX-512F implies AVX2 on every CPU that has it); returns
+    /// how many pixels it did.
+    pub fn map_span_with(
+        p: Path,
+        m: &TileRowLuts,
+        tile: usize,
+        row: &[f32],
+        col_weight: &[f32],
+        out: &mut [f32],
+    ) -> usize {
+        let len = row.len().min(col_weight.len()).min(out.len());
         let bins = m.bins();
-        if !is_x86_feature_detected!("avx512f")
+        let has = match p {
+            Path::Avx512 => is_x86_feature_detected!("avx512f"),
+            Path::Avx2 => is_x86_feature_detected!("avx2"),
+        };
+        if !has
             || bins == 0
             || bins > 1 << 24
             || tile >= m.tiles
@@ -108,9 +150,20 @@ mod gather {
         {
             return 0;
         }
-        // SAFETY: AVX-512F was detected above; see `blocks` for the memory.
-        unsafe { blocks(m, tile, &row[..n], &col_weight[..n], &mut out[..n]) };
-        n
+        match p {
+            Path::Avx512 => {
+                let n = len / 16 * 16;
+                // SAFETY: AVX-512F was detected above; see `blocks16` for the memory.
+                unsafe { blocks16(m, tile, &row[..n], &col_weight[..n], &mut out[..n]) };
+                n
+            }
+            Path::Avx2 => {
+                let n = len / 8 * 8;
+                // SAFETY: AVX2 was detected above; see `blocks8` for the memory.
+                unsafe { blocks8(m, tile, &row[..n], &col_weight[..n], &mut out[..n]) };
+                n
+            }
+        }
     }
 
     /// # Safety
@@ -120,7 +173,7 @@ mod gather {
     /// for NaN), so every 8-byte load at `bin * tiles + tile` lies inside the slice.
     /// Slices have a multiple of 16 elements.
     #[target_feature(enable = "avx512f")]
-    unsafe fn blocks(
+    unsafe fn blocks16(
         m: &TileRowLuts,
         tile: usize,
         row: &[f32],
@@ -175,6 +228,71 @@ mod gather {
             }
         }
     }
+
+    /// The AVX2 form of [`blocks16`]: 8 pixels a block. Their indices are reordered
+    /// (0 1 4 5 | 2 3 6 7) so that the two 4-lane gathers' halves shuffle back into pixel
+    /// order within each 128-bit lane.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2; the memory as in [`blocks16`]. Slices have a multiple of 8
+    /// elements.
+    #[target_feature(enable = "avx2")]
+    unsafe fn blocks8(
+        m: &TileRowLuts,
+        tile: usize,
+        row: &[f32],
+        col_weight: &[f32],
+        out: &mut [f32],
+    ) {
+        let maxb = _mm256_set1_ps((m.bins() - 1) as f32);
+        let (vlo, vscale, vya, vstep, zero) = (
+            _mm256_set1_ps(m.lo),
+            _mm256_set1_ps(m.scale),
+            _mm256_set1_ps(m.ya),
+            _mm256_set1_ps(m.step),
+            _mm256_setzero_ps(),
+        );
+        let (vtiles, vtile) = (
+            _mm256_set1_epi32(m.tiles as i32),
+            _mm256_set1_epi32(tile as i32),
+        );
+        let low16 = _mm256_set1_epi32(0xffff);
+        let order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
+        let base = m.pairs.as_ptr();
+        for ((v, xa), o) in row
+            .chunks_exact(8)
+            .zip(col_weight.chunks_exact(8))
+            .zip(out.chunks_exact_mut(8))
+        {
+            // SAFETY: 8-element chunks; loads within the slices (see above).
+            unsafe {
+                let v = _mm256_loadu_ps(v.as_ptr());
+                let xa = _mm256_loadu_ps(xa.as_ptr());
+                let f = _mm256_mul_ps(_mm256_sub_ps(v, vlo), vscale);
+                let f = _mm256_min_ps(_mm256_max_ps(f, zero), maxb);
+                let b = _mm256_cvttps_epi32(f);
+                let idx = _mm256_add_epi32(_mm256_mullo_epi32(b, vtiles), vtile);
+                let idx = _mm256_permutevar8x32_epi32(idx, order);
+                // a: pixels 0 1 | 4 5, c: pixels 2 3 | 6 7 (64-bit entries)
+                let a = _mm256_i32gather_epi64::<8>(base.cast(), _mm256_castsi256_si128(idx));
+                let c =
+                    _mm256_i32gather_epi64::<8>(base.cast(), _mm256_extracti128_si256::<1>(idx));
+                let (a, c) = (_mm256_castsi256_ps(a), _mm256_castsi256_ps(c));
+                // low / high 32 bits of each entry, pixels 0..8 in order
+                let top = _mm256_castps_si256(_mm256_shuffle_ps::<0b10_00_10_00>(a, c));
+                let bottom = _mm256_castps_si256(_mm256_shuffle_ps::<0b11_01_11_01>(a, c));
+                let left = |x: __m256i| _mm256_cvtepi32_ps(_mm256_and_si256(x, low16));
+                let right = |x: __m256i| _mm256_cvtepi32_ps(_mm256_srli_epi32::<16>(x));
+                let (tl, tr) = (left(top), right(top));
+                let (bl, br) = (left(bottom), right(bottom));
+                let t = _mm256_add_ps(tl, _mm256_mul_ps(xa, _mm256_sub_ps(tr, tl)));
+                let u = _mm256_add_ps(bl, _mm256_mul_ps(xa, _mm256_sub_ps(br, bl)));
+                let r = _mm256_add_ps(t, _mm256_mul_ps(vya, _mm256_sub_ps(u, t)));
+                let r = _mm256_add_ps(vlo, _mm256_mul_ps(vstep, r));
+                _mm256_storeu_ps(o.as_mut_ptr(), r);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -182,9 +300,10 @@ mod tests {
     use super::*;
     use crate::gaussian::tests::random_frame;
 
-    /// The gathering mapper gives the scalar loop's bits, out-of-range and NaN inputs,
-    /// every tile and all 16 bits of each packed step included (it runs only where the CPU
-    /// has AVX-512F; elsewhere this checks the scalar path against itself).
+    /// Each gathering path this CPU has (AVX-512, AVX2) gives the scalar loop's bits,
+    /// out-of-range and NaN inputs, every tile and all 16 bits of each packed step
+    /// included; so does `map_row`, which picks the best. Without AVX2 this checks the
+    /// scalar path against itself.
     #[test]
     fn mapping_paths_agree() {
         let (bins, tiles) = (4096, 5);
@@ -212,15 +331,31 @@ mod tests {
                 end: n,
                 tile,
             };
-            let (mut a, mut b) = (vec![0f32; n], vec![0f32; n]);
-            map_row(&m, &row, &[span], &weights, &mut a);
-            map_span_scalar(&m, tile, &row, &weights, &mut b);
-            for (i, (x, y)) in a.iter().zip(&b).enumerate() {
-                assert_eq!(
-                    x.to_bits(),
-                    y.to_bits(),
-                    "tile {tile} pixel {i}: {x} vs {y}"
-                );
+            let mut want = vec![0f32; n];
+            map_span_scalar(&m, tile, &row, &weights, &mut want);
+            let mut outs = vec![("map_row", vec![0f32; n])];
+            map_row(&m, &row, &[span], &weights, &mut outs[0].1);
+            #[cfg(target_arch = "x86_64")]
+            for (name, p) in [
+                ("avx512", gather::Path::Avx512),
+                ("avx2", gather::Path::Avx2),
+            ] {
+                if gather::best().is_some_and(|b| b == p || b == gather::Path::Avx512) {
+                    let mut o = vec![f32::NAN; n];
+                    let done = gather::map_span_with(p, &m, tile, &row, &weights, &mut o);
+                    assert!(done >= n - 15, "{name} did {done} of {n}");
+                    map_span_scalar(&m, tile, &row[done..], &weights[done..], &mut o[done..]);
+                    outs.push((name, o));
+                }
+            }
+            for (name, got) in &outs {
+                for (i, (x, y)) in got.iter().zip(&want).enumerate() {
+                    assert_eq!(
+                        x.to_bits(),
+                        y.to_bits(),
+                        "{name} tile {tile} pixel {i}: {x} vs {y}"
+                    );
+                }
             }
         }
     }
