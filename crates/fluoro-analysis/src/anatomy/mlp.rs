@@ -153,13 +153,21 @@ fn dense_block(
     sparse: bool,
 ) {
     const L: usize = 16;
+    // 32 vector registers (AVX-512) hold GROUP sets of 64 sums or CLASS_GROUP sets of
+    // class sums; AVX2's 16 do not (they spilled to the stack on every input): there one
+    // set of 64 sums at a time (the loop below), and half the class groups
+    let wide = multiversion::target::target_cfg_f!(target_feature = "avx512f");
     // the hidden width (zeros skipped, or GROUP vectors at once) and the class layer
     // (CLASS_GROUP, then GROUP vectors at once); the rest one by one
     let done = match out {
         64 if sparse => hidden64_sparse(w, inp, x, acc, relu),
-        64 => dense_group::<64, GROUP>(w, inp, x, acc, relu),
+        64 if wide => dense_group::<64, GROUP>(w, inp, x, acc, relu),
         N_CLASSES => {
-            let done = dense_group::<N_CLASSES, CLASS_GROUP>(w, inp, x, acc, relu);
+            let done = if wide {
+                dense_group::<N_CLASSES, CLASS_GROUP>(w, inp, x, acc, relu)
+            } else {
+                dense_group::<N_CLASSES, { CLASS_GROUP / 2 }>(w, inp, x, acc, relu)
+            };
             let (x, acc) = (&x[done * inp..], &mut acc[done * N_CLASSES..]);
             done + dense_group::<N_CLASSES, GROUP>(w, inp, x, acc, relu)
         }
