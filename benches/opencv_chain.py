@@ -84,7 +84,8 @@ def main():
             print(f"  fluoro (enhance+analyse+overlay, wall time): median {fm:.2f} ms, p95 {ours['total']['p95_ms']:.2f} ms "
                   f"[stage times, overlapping: enhance {ours['stages']['enhance']['median_ms']:.2f}, "
                   f"analyse {ours['stages']['analyse']['median_ms']:.2f}, overlay {ours['stages']['overlay']['median_ms']:.2f}]"
-                  + (f"; {ours['cpu']['busy_threads']:.2f} threads busy" if ours.get("cpu") else ""))
+                  + (f"; {ours['cpu']['busy_threads']:.2f} threads busy" if ours.get("cpu") else "")
+                  + (f"; CPU kernels {ours['simd']}" if ours.get("simd") else ""))
             print(f"  ratio OpenCV / fluoro: {om / fm:.2f} (goal >= 3)")
     if len(ratios) > 1:
         print(f"  median ratio over {len(ratios)} rounds: {float(np.median(ratios)):.2f} "

@@ -105,10 +105,12 @@ def main():
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "fluoro-enhance", "--example", "stage_times"], cwd=root, check=True)
     exe = os.path.join(root, "target", "release", "examples", "stage_times")
     rows = []
+    simd = None
     with tempfile.TemporaryDirectory() as d:
         for size in a.sizes:
             dump = os.path.join(d, f"frame_{size}.npy")
             ours = json.loads(subprocess.run([exe, str(size), str(a.iters), dump], env=env, check=True, capture_output=True, text=True).stdout)
+            simd = ours.get("simd", simd)
             frame = np.load(dump)
             mask = np.load(dump.replace(".npy", "_mask.npy"))
             cv = opencv_stages(frame, mask, a.iters)
@@ -117,7 +119,7 @@ def main():
             # the same filter of ours against its operations done in OpenCV
             rows.append({"size": size, "stage": "temporal_gated", "ours_ms": ours["stages_ms"]["temporal"], "opencv_ms": cv["temporal_gated"]})
             rows.append({"size": size, "stage": "median5_u16", "ours_ms": None, "opencv_ms": cv["median5_u16"]})
-    print(f"threads: {a.threads} (OpenCV {cv2.__version__})")
+    print(f"threads: {a.threads} (OpenCV {cv2.__version__}; our CPU kernels: {simd})")
     print(f"{'size':>5} {'stage':<14} {'ours ms':>9} {'OpenCV ms':>10} {'ratio':>7}")
     for r in rows:
         o, c = r["ours_ms"], r["opencv_ms"]

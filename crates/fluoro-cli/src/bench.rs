@@ -123,6 +123,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     ]);
     let total = TimeStats::of(&tot);
     let threads = rayon::current_num_threads();
+    let simd = fluoro_enhance::simd_level();
     let gpu = gpu_report(&fl, &gpu_ms, a.size)?;
     // the GPU backend again, unprofiled, with each next frame queued ahead: the device
     // enhances frame n + 1 while the CPU analyses frame n
@@ -156,13 +157,13 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             .collect();
         println!(
             "{}",
-            json!({"backend": if backend.starts_with("gpu") { "gpu" } else { "cpu" }, "adapter": backend, "size": a.size, "frames": a.frames, "threads": threads,
+            json!({"backend": if backend.starts_with("gpu") { "gpu" } else { "cpu" }, "adapter": backend, "simd": simd, "size": a.size, "frames": a.frames, "threads": threads,
                    "stages": st, "total": {"median_ms": total.median_ms, "p95_ms": total.p95_ms, "p99_ms": total.p99_ms},
                    "throughput_fps": 1000.0 / total.median_ms.max(1e-9), "cpu": cpu, "gpu": gpu, "pipelined": pipelined})
         );
     } else {
         println!(
-            "{} frames of {}x{} on {threads} threads ({backend}):",
+            "{} frames of {}x{} on {threads} threads ({backend}; CPU kernels: {simd}):",
             a.frames, a.size, a.size
         );
         println!("{:<14}{:>10}{:>10}{:>10}", "stage", "median", "p95", "p99");

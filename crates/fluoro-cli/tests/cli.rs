@@ -331,6 +331,8 @@ fn bench_json_has_the_documented_shape() {
     }
     assert!(v["total"]["p99_ms"].as_f64().unwrap() > 0.0);
     assert!(v["stages"]["enhance"]["median_ms"].as_f64().is_some());
+    // the CPU kernels' instruction set, as this process detects it
+    assert_eq!(v["simd"], fluoro_enhance::simd_level(), "{v}");
     // CPU time: wherever this test process can read its own scheduler statistics, the
     // bench can read its own
     if std::fs::read_to_string("/proc/thread-self/schedstat").is_ok() {

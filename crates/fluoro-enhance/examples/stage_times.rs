@@ -124,8 +124,9 @@ fn main() {
         .map(|(n, v)| format!("\"{n}\": {v:.4}"))
         .collect();
     println!(
-        "{{\"size\": {size}, \"threads\": {}, \"stages_ms\": {{{}}}}}",
+        "{{\"size\": {size}, \"threads\": {}, \"simd\": \"{}\", \"stages_ms\": {{{}}}}}",
         rayon::current_num_threads(),
+        simd_level(),
         body.join(", ")
     );
 }

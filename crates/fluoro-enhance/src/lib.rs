@@ -22,6 +22,32 @@ use fluoro_core::Frame;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
+/// The vector instruction set the CPU kernels run with on this machine, detected at run
+/// time: `"avx512"` (AVX-512 F, BW and VL, with AVX2 and FMA), `"avx2"` (AVX2 and FMA),
+/// `"sse2"` (other x86-64) or `"portable"` (other architectures). Timings differ by up to
+/// 2x between the first two, so benchmark reports name it.
+pub fn simd_level() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let has_avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+        if has_avx2
+            && is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vl")
+        {
+            "avx512"
+        } else if has_avx2 {
+            "avx2"
+        } else {
+            "sse2"
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        "portable"
+    }
+}
+
 /// Parameters of the whole chain; a stage is skipped when its switch is off.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EnhanceParams {
