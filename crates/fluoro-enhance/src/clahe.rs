@@ -6,7 +6,7 @@
 //! never enter a histogram.
 
 use crate::fastmath::small_int_bits;
-use crate::par::{par_chunks_with, reused, zeroed};
+use crate::par::{reused, zeroed};
 use fluoro_core::Frame;
 use rayon::prelude::*;
 
@@ -37,8 +37,8 @@ impl Default for ClaheParams {
     }
 }
 
-/// Reusable buffers: the tile mappings, the tables `map::TileRowLuts` reads, and
-/// per-column interpolation tables.
+/// Reusable buffers: the tile histograms and mappings, the tables `map::TileRowLuts`
+/// reads, and per-column interpolation tables.
 #[derive(Debug, Default)]
 pub struct ClaheScratch {
     /// Per tile row, `[bin][tile]`: the 16-bit mappings of a tile (low half) and of the
@@ -48,7 +48,7 @@ pub struct ClaheScratch {
     /// and left tile: `[pair of tile rows][bin][tile]`, the top row's `rows` entry in the
     /// low half, the bottom row's in the high half (see [`map::TileRowLuts`]).
     pairs: Vec<u64>,
-    tile_hists: Vec<TileScratch>,
+    tile_rows: Vec<TileRowScratch>,
     col_spans: Vec<map::Span>,
     col_weight: Vec<f32>,
 }
@@ -61,9 +61,13 @@ pub const MAX_BINS: usize = 1 << 22;
 /// brings all four mappings a pixel blends).
 const STEPS: f32 = 65535.0;
 
-/// One tile's histogram buffers (per parallel band, kept across frames).
+/// One tile row's histograms and buffers (kept across frames).
 #[derive(Debug, Default)]
-struct TileScratch {
+struct TileRowScratch {
+    /// The tile row's histograms, `[tile][bin]`.
+    hists: Vec<u32>,
+    /// The lowest and highest bin of any pixel of the tile row, masked or not.
+    bin_range: (u32, u32),
     /// Two interleaved count arrays of `bins + 1` (the last: pixels outside the mask).
     counts: Vec<u32>,
     /// Bin index of each pixel of the current tile row.
@@ -74,24 +78,35 @@ struct TileScratch {
     lut: Vec<u16>,
 }
 
-/// Histogram of a tile given as `(values, mask)` row slices; pixels outside the mask are
-/// not counted. Bin indices are computed a row at a time in a vectorised loop (masked
-/// pixels sent to a spare bin, so there is no branch), then counted into two arrays used
-/// alternately, so runs of equal bins (flat regions) do not wait on one counter.
+/// Histogram of a tile given as `(values, mask)` row slices into `out` (`bins` long);
+/// pixels outside the mask are not counted. Returns the lowest and highest bin of all its
+/// pixels, masked or not (the bins the mapping pass will look up). Bin indices are
+/// computed a row at a time in a vectorised loop (masked pixels sent to a spare bin, so
+/// there is no branch), then counted into two arrays used alternately, so runs of equal
+/// bins (flat regions) do not wait on one counter.
+///
+/// The two arrays (`counts`) are all zero between calls: only the bins the tile's
+/// pixels took are merged into `out` and cleared, so a tile whose values span a few
+/// hundred of 4096 bins does not pay for all of them three times.
 fn tile_histogram<'a>(
-    counts: &'a mut Vec<u32>,
+    counts: &mut Vec<u32>,
     idx: &mut Vec<u32>,
     rows: impl Iterator<Item = (&'a [f32], &'a [u8])>,
-    lo: f32,
-    scale: f32,
-    bins: usize,
-) -> &'a [u32] {
+    (lo, scale): (f32, f32),
+    out: &mut [u32],
+) -> (u32, u32) {
+    let bins = out.len();
     let stride = bins + 1;
-    let counts = zeroed(counts, 2 * stride);
+    if counts.len() != 2 * stride {
+        // a new size: start from zeros (the arrays are kept zero from then on)
+        zeroed(counts, 2 * stride);
+    }
     let (c0, c1) = counts.split_at_mut(stride);
+    let mut range = (u32::MAX, 0);
     for (row, m) in rows {
         let idx = reused(idx, row.len());
-        bin_row(row, m, lo, scale, bins, idx);
+        let (a, b) = bin_row(row, m, lo, scale, bins, idx);
+        range = (range.0.min(a), range.1.max(b));
         let mut pairs = idx.chunks_exact(2);
         for p in &mut pairs {
             c0[p[0] as usize] += 1;
@@ -101,16 +116,26 @@ fn tile_histogram<'a>(
             c0[b as usize] += 1;
         }
     }
-    for (a, &b) in c0[..bins].iter_mut().zip(&c1[..bins]) {
-        *a += b;
+    // every count lies in the taken bins or the spare one
+    let taken = range.0 as usize..(range.1 as usize + 1).max(range.0 as usize).min(bins);
+    let taken = taken.start.min(taken.end)..taken.end;
+    out[..taken.start].fill(0);
+    out[taken.end..].fill(0);
+    let (t0, t1) = (&mut c0[taken.clone()], &mut c1[taken.clone()]);
+    for ((o, a), b) in out[taken.clone()].iter_mut().zip(t0).zip(t1) {
+        *o = *a + *b;
+        (*a, *b) = (0, 0);
     }
-    &c0[..bins]
+    (c0[bins], c1[bins]) = (0, 0);
+    range
 }
 
 /// The tile's mapping from its counts: every bin clipped at `clip_limit` times the mean
 /// bin height (at least 1), the excess spread evenly over all bins, and the cumulative sum
 /// scaled to [0, [`STEPS`]] and rounded, i.e. in 16-bit steps of the value range (no
-/// pixels: the identity).
+/// pixels: the identity). Only the bins in `range` are written to `lut`: the frame's
+/// pixels lie there, and every count outside it is 0, so the sums there are the whole
+/// histogram's (the prefix below `range` is 0; `b + 1` is the absolute bin).
 ///
 /// The sums are exact: a bin adds its integer count below the limit and `limit` above
 /// it, so the running sum is `kept + limit * clipped + (b + 1) * each`. `kept` and
@@ -120,11 +145,19 @@ fn tile_histogram<'a>(
     "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma",
     "x86_64+avx2+fma"
 ))]
-fn tile_mapping(counts: &[u32], clip_limit: f32, prefix: &mut Vec<u64>, lut: &mut [u16]) {
+fn tile_mapping(
+    counts: &[u32],
+    range: std::ops::Range<usize>,
+    clip_limit: f32,
+    prefix: &mut Vec<u64>,
+    lut: &mut [u16],
+) {
     let bins = counts.len();
+    let b0 = range.start;
+    let (counts, lut) = (&counts[range.clone()], &mut lut[range]);
     let total: u64 = counts.iter().map(|&c| u64::from(c)).sum();
     if total == 0 {
-        for (i, l) in lut.iter_mut().enumerate() {
+        for (i, l) in (b0..).zip(lut.iter_mut()) {
             *l = to_steps(f64::from(STEPS) * (i as f64 + 0.5) / bins as f64);
         }
         return;
@@ -150,7 +183,7 @@ fn tile_mapping(counts: &[u32], clip_limit: f32, prefix: &mut Vec<u64>, lut: &mu
         acc
     }));
     let k = f64::from(STEPS) / total as f64;
-    for (b, (l, &pk)) in lut.iter_mut().zip(prefix.iter()).enumerate() {
+    for (b, (l, &pk)) in (b0..).zip(lut.iter_mut().zip(prefix.iter())) {
         // both below 2^31 (tiles have fewer pixels): i32 conversions, which vectorise
         let (kept, clipped) = (f64::from(pk as u32 as i32), f64::from((pk >> 32) as i32));
         let sum = kept + limit * clipped + (b + 1) as f64 * each;
@@ -193,19 +226,30 @@ fn pack_pair(top: &[u32], bottom: &[u32], table: &mut [u64]) {
 }
 
 /// `idx[x]` = the bin of `row[x]` in `[0, bins)`, or `bins` outside the mask. Same bins as
-/// the mapping's: `(v - lo) * scale` clamped in float, then truncated (NaN -> 0).
+/// the mapping's: `(v - lo) * scale` clamped in float, then truncated (NaN -> 0). Returns
+/// the lowest and highest bin of the row's pixels, masked or not.
 #[multiversion::multiversion(targets(
     "x86_64+avx512f+avx512bw+avx512vl+avx2+fma",
     "x86_64+avx2+fma"
 ))]
-fn bin_row(row: &[f32], mask: &[u8], lo: f32, scale: f32, bins: usize, idx: &mut [u32]) {
+fn bin_row(
+    row: &[f32],
+    mask: &[u8],
+    lo: f32,
+    scale: f32,
+    bins: usize,
+    idx: &mut [u32],
+) -> (u32, u32) {
     let maxb = (bins - 1) as f32;
     let outside = bins as u32;
+    let (mut first, mut last) = (u32::MAX, 0);
     for ((o, &v), &m) in idx.iter_mut().zip(row).zip(mask) {
         // bins are below 2^22 (MAX_BINS): an exact conversion that vectorises
         let b = small_int_bits(((v - lo) * scale).max(0.0).min(maxb).floor());
+        (first, last) = (first.min(b), last.max(b));
         *o = if m != 0 { b } else { outside };
     }
+    (first, last)
 }
 
 /// Equalises `src` (values in `[lo, hi]`) into `dst` (same range).
@@ -229,35 +273,53 @@ pub fn clahe(
     let scale = bins as f32 / (hi - lo);
     let row_len = tx * bins;
     scratch.rows.resize(ty * row_len, 0);
-    let ClaheScratch {
-        rows, tile_hists, ..
-    } = scratch;
-    // one work item per tile row: its tiles' histograms and mappings
-    par_chunks_with(
-        rows,
-        row_len,
-        tile_hists,
-        |by, row, ts: &mut TileScratch| {
-            for bx in 0..tx {
-                let (x0, x1) = (bx * tw, ((bx + 1) * tw).min(w));
-                let counts = tile_histogram(
+    scratch.tile_rows.resize_with(ty, TileRowScratch::default);
+    // one work item per tile row: its tiles' histograms, and the bins its pixels take
+    scratch
+        .tile_rows
+        .par_iter_mut()
+        .enumerate()
+        .for_each(|(by, ts)| {
+            let hists = reused(&mut ts.hists, tx * bins);
+            ts.bin_range = (u32::MAX, 0);
+            for (bx, out) in hists.chunks_exact_mut(bins).enumerate() {
+                // tiles past a narrow frame's right edge are empty
+                let x1 = ((bx + 1) * tw).min(w);
+                let x0 = (bx * tw).min(x1);
+                let (a, b) = tile_histogram(
                     &mut ts.counts,
                     &mut ts.idx,
                     (by * th..((by + 1) * th).min(h))
                         .map(|y| (&src.row(y)[x0..x1], &mask.row(y)[x0..x1])),
-                    lo,
-                    scale,
-                    bins,
+                    (lo, scale),
+                    out,
                 );
-                let lut = reused(&mut ts.lut, bins);
-                tile_mapping(counts, p.clip_limit, &mut ts.prefix, lut);
-                spread_tile(lut, bx, tx, row);
+                ts.bin_range = (ts.bin_range.0.min(a), ts.bin_range.1.max(b));
             }
-        },
-    );
+        });
+    // the mappings are made, spread and packed only for the bins the frame's pixels take
+    // (the mapping pass looks up no others): often under half of them
+    let (first, last) = scratch.tile_rows.iter().fold((u32::MAX, 0), |(a, b), t| {
+        (a.min(t.bin_range.0), b.max(t.bin_range.1))
+    });
+    let used = first as usize..(last as usize + 1).max(first as usize);
+    let ClaheScratch {
+        rows, tile_rows, ..
+    } = scratch;
+    rows.par_chunks_mut(row_len)
+        .zip(tile_rows.par_iter_mut())
+        .for_each(|(row, ts)| {
+            let lut = reused(&mut ts.lut, bins);
+            for (bx, counts) in ts.hists[..tx * bins].chunks_exact(bins).enumerate() {
+                tile_mapping(counts, used.clone(), p.clip_limit, &mut ts.prefix, lut);
+                let span = used.start * tx..used.end * tx;
+                spread_tile(&lut[used.clone()], bx, tx, &mut row[span]);
+            }
+        });
     // pair k serves the rows between tile rows k - 1 and k (clamped at both ends)
     scratch.pairs.resize((ty + 1) * row_len, 0);
     let rows = &scratch.rows;
+    let span = used.start * tx..used.end * tx;
     scratch
         .pairs
         .par_chunks_mut(row_len)
@@ -265,7 +327,11 @@ pub fn clahe(
         .for_each(|(k, table)| {
             let (top, bottom) = (k.saturating_sub(1).min(ty - 1), k.min(ty - 1));
             let tile_row = |r: usize| &rows[r * row_len..(r + 1) * row_len];
-            pack_pair(tile_row(top), tile_row(bottom), table);
+            pack_pair(
+                &tile_row(top)[span.clone()],
+                &tile_row(bottom)[span.clone()],
+                &mut table[span.clone()],
+            );
         });
     // the runs of columns with the same left tile, and each column's weight of the right
     // one, computed once per frame (O(width)); at the field's left and right ends both
@@ -397,6 +463,75 @@ mod tests {
         // mappings are stored in 1000 / 65535 steps: rounding moves them by up to 0.0077
         for (a, b) in dst.data().iter().zip(r.data()) {
             assert!((f64::from(*a) - b).abs() < 0.01, "{a} vs {b}");
+        }
+    }
+
+    /// Tables made only for the bins the frame's pixels take give the bits of tables made
+    /// for every bin: two pixels outside the mask at the range's ends (they are mapped but
+    /// never counted) make the frame use every bin, and every other pixel must come out
+    /// the same.
+    #[test]
+    fn tables_for_the_used_bins_give_the_full_tables_bits() {
+        let (w, h) = (70, 53);
+        // a narrow band of values in the middle of the range, a clip that bites
+        let src = random_frame(w, h, 8).map(|v| 1500.0 + v * 0.1);
+        let mask = Frame::from_fn(w, h, |x, y| u8::from(x > 2 && y > 1));
+        let mut wide = src.clone();
+        wide.set(0, 0, 0.0);
+        wide.set(1, 0, 4095.0);
+        let p = ClaheParams {
+            tiles_x: 5,
+            tiles_y: 4,
+            clip_limit: 2.0,
+            ..Default::default()
+        };
+        let (mut narrow_out, mut wide_out) = (Frame::new(0, 0), Frame::new(0, 0));
+        clahe(
+            &wide,
+            &mask,
+            (0.0, 4095.0),
+            &p,
+            &mut ClaheScratch::default(),
+            &mut wide_out,
+        );
+        // the narrow frame after another one in the same scratch: that frame's table
+        // entries outside the used bins stay, and must never be read
+        let mut s = ClaheScratch::default();
+        let other = random_frame(w, h, 9);
+        clahe(&other, &mask, (0.0, 4095.0), &p, &mut s, &mut narrow_out);
+        clahe(&src, &mask, (0.0, 4095.0), &p, &mut s, &mut narrow_out);
+        for (i, (a, b)) in narrow_out.data().iter().zip(wide_out.data()).enumerate() {
+            if i > 1 {
+                assert_eq!(a.to_bits(), b.to_bits(), "pixel {i}: {a} vs {b}");
+            }
+        }
+        // and the narrow frame's output is a contrast stretch, not the identity
+        let (mn, mx) = narrow_out.data()[w * 2..]
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+        assert!(mx - mn > 100.0, "range {}", mx - mn);
+    }
+
+    /// Frames narrower or shorter than the tile grid leave the last tiles empty (their
+    /// columns start past the edge) and are equalised without a panic.
+    #[test]
+    fn frames_smaller_than_the_tile_grid() {
+        let mut s = ClaheScratch::default();
+        for (w, h) in [(20, 20), (10, 3), (3, 10), (1, 1), (9, 17)] {
+            let src = random_frame(w, h, 3);
+            let mut dst = Frame::new(0, 0);
+            let p = ClaheParams::default();
+            clahe(
+                &src,
+                &Frame::filled(w, h, 1u8),
+                (0.0, 4000.0),
+                &p,
+                &mut s,
+                &mut dst,
+            );
+            assert_eq!(dst.size(), (w, h));
+            let ok = |v: &f32| (-0.1..=4000.1).contains(v);
+            assert!(dst.data().iter().all(ok), "{w}x{h}: {:?}", dst.data());
         }
     }
 
