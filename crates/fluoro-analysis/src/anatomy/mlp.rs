@@ -108,13 +108,14 @@ impl Mlp {
                 );
             }
             for (li, l) in self.layers.iter().enumerate() {
-                b.clear();
-                for _ in 0..m {
-                    b.extend_from_slice(&l.b);
+                // every output is written (its sum starts from the bias in registers)
+                if b.len() < m * l.out {
+                    b.resize(m * l.out, 0.0);
                 }
                 // inputs past the first layer come out of a ReLU: about half are 0
                 let sparse = li > 0;
-                dense_block(&l.w, l.inp, l.out, &a[..m * l.inp], b, li != last, sparse);
+                let (x, acc) = (&a[..m * l.inp], &mut b[..m * l.out]);
+                dense_block(&l.w, &l.b, l.inp, x, acc, li != last, sparse);
                 std::mem::swap(a, b);
             }
             outs[start * N_CLASSES..(start + m) * N_CLASSES].copy_from_slice(&a[..m * N_CLASSES]);
@@ -135,8 +136,10 @@ const GROUP: usize = 4;
 const CLASS_GROUP: usize = 16;
 
 /// [`dense`] for several vectors (`x`: vectors of `inp`, `acc`: vectors of `out`, both
-/// concatenated), with the outputs in registers while the inputs stream (64 at once for
-/// the hidden width, else 16 at a time; [`dense`] loads and stores them for every input).
+/// concatenated; each output is written, its sum started from `bias` in registers, so
+/// `acc` need not be filled first), with the outputs in registers while the inputs
+/// stream (64 at once for the hidden width, else 16 at a time; [`dense`] loads and stores
+/// them for every input).
 /// `sparse`: many inputs are 0 (they come out of a ReLU), so the hidden width skips them
 /// ([`hidden64_sparse`]).
 #[multiversion::multiversion(targets(
@@ -145,13 +148,14 @@ const CLASS_GROUP: usize = 16;
 ))]
 fn dense_block(
     w: &[f32],
+    bias: &[f32],
     inp: usize,
-    out: usize,
     x: &[f32],
     acc: &mut [f32],
     relu: bool,
     sparse: bool,
 ) {
+    let out = bias.len();
     const L: usize = 16;
     // 32 vector registers (AVX-512) hold GROUP sets of 64 sums or CLASS_GROUP sets of
     // class sums; AVX2's 16 do not (they spilled to the stack on every input): there one
@@ -160,16 +164,16 @@ fn dense_block(
     // the hidden width (zeros skipped, or GROUP vectors at once) and the class layer
     // (CLASS_GROUP, then GROUP vectors at once); the rest one by one
     let done = match out {
-        64 if sparse => hidden64_sparse(w, inp, x, acc, relu),
-        64 if wide => dense_group::<64, GROUP>(w, inp, x, acc, relu),
+        64 if sparse => hidden64_sparse(w, bias, inp, x, acc, relu),
+        64 if wide => dense_group::<64, GROUP>(w, bias, inp, x, acc, relu),
         N_CLASSES => {
             let done = if wide {
-                dense_group::<N_CLASSES, CLASS_GROUP>(w, inp, x, acc, relu)
+                dense_group::<N_CLASSES, CLASS_GROUP>(w, bias, inp, x, acc, relu)
             } else {
-                dense_group::<N_CLASSES, { CLASS_GROUP / 2 }>(w, inp, x, acc, relu)
+                dense_group::<N_CLASSES, { CLASS_GROUP / 2 }>(w, bias, inp, x, acc, relu)
             };
             let (x, acc) = (&x[done * inp..], &mut acc[done * N_CLASSES..]);
-            done + dense_group::<N_CLASSES, GROUP>(w, inp, x, acc, relu)
+            done + dense_group::<N_CLASSES, GROUP>(w, bias, inp, x, acc, relu)
         }
         _ => 0,
     };
@@ -178,7 +182,7 @@ fn dense_block(
         let mut oc = 0;
         if out == 4 * L {
             // the hidden width: all 64 outputs in four registers, each input read once
-            let mut r: [f32; 4 * L] = av[..].try_into().expect("64 outputs");
+            let mut r: [f32; 4 * L] = bias.try_into().expect("64 outputs");
             for (i, &xi) in xv.iter().enumerate() {
                 let wv: &[f32; 4 * L] = w[i * out..(i + 1) * out].try_into().expect("64 weights");
                 for (a, &wl) in r.iter_mut().zip(wv) {
@@ -189,7 +193,7 @@ fn dense_block(
             oc = out;
         }
         while oc + L <= out {
-            let mut r: [f32; L] = av[oc..oc + L].try_into().expect("16 outputs");
+            let mut r: [f32; L] = bias[oc..oc + L].try_into().expect("16 outputs");
             for (i, &xi) in xv.iter().enumerate() {
                 let wv: &[f32; L] = w[i * out + oc..i * out + oc + L]
                     .try_into()
@@ -203,7 +207,7 @@ fn dense_block(
         }
         if out - oc == N_CLASSES {
             // the last layer's four classes: a fixed-size accumulator stays in a register
-            let mut r: [f32; N_CLASSES] = av[oc..out].try_into().expect("classes");
+            let mut r: [f32; N_CLASSES] = bias[oc..out].try_into().expect("classes");
             for (i, &xi) in xv.iter().enumerate() {
                 let wv: &[f32; N_CLASSES] = w[i * out + oc..i * out + out]
                     .try_into()
@@ -217,7 +221,7 @@ fn dense_block(
             // any other remainder of fewer than 16 outputs
             let len = out - oc;
             let mut r = [0f32; L];
-            r[..len].copy_from_slice(&av[oc..out]);
+            r[..len].copy_from_slice(&bias[oc..out]);
             for (i, &xi) in xv.iter().enumerate() {
                 for (a, &wl) in r[..len].iter_mut().zip(&w[i * out + oc..i * out + out]) {
                     *a += wl * xi;
@@ -239,6 +243,7 @@ fn dense_block(
 #[inline(always)]
 fn dense_group<const O: usize, const G: usize>(
     w: &[f32],
+    bias: &[f32],
     inp: usize,
     x: &[f32],
     acc: &mut [f32],
@@ -249,10 +254,8 @@ fn dense_group<const O: usize, const G: usize>(
         .chunks_exact(G * inp)
         .zip(acc[..whole * O].chunks_exact_mut(G * O));
     for (xv, av) in groups {
-        let mut r = [[0f32; O]; G];
-        for (rv, a) in r.iter_mut().zip(av.chunks_exact(O)) {
-            rv.copy_from_slice(a);
-        }
+        let b: &[f32; O] = bias.try_into().expect("O biases");
+        let mut r = [*b; G];
         for (i, wv) in w.chunks_exact(O).take(inp).enumerate() {
             let wv: &[f32; O] = wv.try_into().expect("O weights");
             for (g, rv) in r.iter_mut().enumerate() {
@@ -281,10 +284,18 @@ fn dense_group<const O: usize, const G: usize>(
 /// than an add's latency, so one vector at a time keeps the units busy. Returns how many
 /// vectors it did (all).
 #[inline(always)]
-fn hidden64_sparse(w: &[f32], inp: usize, x: &[f32], acc: &mut [f32], relu: bool) -> usize {
+fn hidden64_sparse(
+    w: &[f32],
+    bias: &[f32],
+    inp: usize,
+    x: &[f32],
+    acc: &mut [f32],
+    relu: bool,
+) -> usize {
     let n = (x.len() / inp).min(acc.len() / 64);
+    let bias: &[f32; 64] = bias.try_into().expect("64 biases");
     for (xv, av) in x.chunks_exact(inp).zip(acc.chunks_exact_mut(64)) {
-        let mut r: [f32; 64] = av[..].try_into().expect("64 outputs");
+        let mut r = *bias;
         for (c, chunk) in xv.chunks(64).enumerate() {
             // non-zero (NaN included: it must reach the sums) as bits
             let mut bits = chunk
@@ -411,12 +422,13 @@ mod tests {
             })
             .collect();
         x[3 * inp + 10] = f32::NAN;
-        let bias: Vec<f32> = (0..n * 64).map(|i| (i % 64) as f32 * 0.01 - 0.2).collect();
+        let bias: Vec<f32> = (0..64).map(|i| i as f32 * 0.01 - 0.2).collect();
         for relu in [false, true] {
-            let mut dense = bias.clone();
-            dense_block(&w, inp, 64, &x, &mut dense, relu, false);
-            let mut skipping = bias.clone();
-            dense_block(&w, inp, 64, &x, &mut skipping, relu, true);
+            // the outputs' old contents must not matter: every sum starts from the bias
+            let mut dense = vec![7.0; n * 64];
+            dense_block(&w, &bias, inp, &x, &mut dense, relu, false);
+            let mut skipping = vec![-3.0; n * 64];
+            dense_block(&w, &bias, inp, &x, &mut skipping, relu, true);
             for (k, (p, q)) in dense.iter().zip(&skipping).enumerate() {
                 assert!(
                     p == q || (p.is_nan() && q.is_nan()),
