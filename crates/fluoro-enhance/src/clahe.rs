@@ -61,6 +61,23 @@ pub const MAX_BINS: usize = 1 << 22;
 /// brings all four mappings a pixel blends).
 const STEPS: f32 = 65535.0;
 
+/// An empty range of bins, `(lowest, highest)`: what [`union`] starts from.
+const NO_BINS: (u32, u32) = (u32::MAX, 0);
+
+/// The smallest range of bins holding both.
+fn union(a: (u32, u32), b: (u32, u32)) -> (u32, u32) {
+    (a.0.min(b.0), a.1.max(b.1))
+}
+
+/// The bins `lowest..=highest` as indices (empty for [`NO_BINS`]).
+fn span((lowest, highest): (u32, u32)) -> std::ops::Range<usize> {
+    if lowest > highest {
+        0..0
+    } else {
+        lowest as usize..highest as usize + 1
+    }
+}
+
 /// One tile row's histograms and buffers (kept across frames).
 #[derive(Debug, Default)]
 struct TileRowScratch {
@@ -102,11 +119,11 @@ fn tile_histogram<'a>(
         zeroed(counts, 2 * stride);
     }
     let (c0, c1) = counts.split_at_mut(stride);
-    let mut range = (u32::MAX, 0);
+    let mut range = NO_BINS;
     for (row, m) in rows {
         let idx = reused(idx, row.len());
         let (a, b) = bin_row(row, m, lo, scale, bins, idx);
-        range = (range.0.min(a), range.1.max(b));
+        range = union(range, (a, b));
         let mut pairs = idx.chunks_exact(2);
         for p in &mut pairs {
             c0[p[0] as usize] += 1;
@@ -117,8 +134,7 @@ fn tile_histogram<'a>(
         }
     }
     // every count lies in the taken bins or the spare one
-    let taken = range.0 as usize..(range.1 as usize + 1).max(range.0 as usize).min(bins);
-    let taken = taken.start.min(taken.end)..taken.end;
+    let taken = span(range);
     out[..taken.start].fill(0);
     out[taken.end..].fill(0);
     let (t0, t1) = (&mut c0[taken.clone()], &mut c1[taken.clone()]);
@@ -281,7 +297,7 @@ pub fn clahe(
         .enumerate()
         .for_each(|(by, ts)| {
             let hists = reused(&mut ts.hists, tx * bins);
-            ts.bin_range = (u32::MAX, 0);
+            ts.bin_range = NO_BINS;
             for (bx, out) in hists.chunks_exact_mut(bins).enumerate() {
                 // tiles past a narrow frame's right edge are empty
                 let x1 = ((bx + 1) * tw).min(w);
@@ -294,15 +310,17 @@ pub fn clahe(
                     (lo, scale),
                     out,
                 );
-                ts.bin_range = (ts.bin_range.0.min(a), ts.bin_range.1.max(b));
+                ts.bin_range = union(ts.bin_range, (a, b));
             }
         });
     // the mappings are made, spread and packed only for the bins the frame's pixels take
     // (the mapping pass looks up no others): often under half of them
-    let (first, last) = scratch.tile_rows.iter().fold((u32::MAX, 0), |(a, b), t| {
-        (a.min(t.bin_range.0), b.max(t.bin_range.1))
-    });
-    let used = first as usize..(last as usize + 1).max(first as usize);
+    let used = span(
+        scratch
+            .tile_rows
+            .iter()
+            .fold(NO_BINS, |r, t| union(r, t.bin_range)),
+    );
     let ClaheScratch {
         rows, tile_rows, ..
     } = scratch;
