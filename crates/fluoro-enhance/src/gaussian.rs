@@ -21,7 +21,9 @@ pub fn kernel(sigma: f32) -> Vec<f32> {
 /// Large frames run in bands of rows, each keeping only the `2r + 1` horizontally filtered
 /// rows its next output row needs (a ring in `tmp`), one strip of columns at a time so the
 /// ring fits in L1: the intermediate never goes out to memory, which halves the traffic of
-/// a blur that is memory-bound.
+/// a blur that is memory-bound. A strip reads a short span of each row, a new page every
+/// row, which the hardware prefetcher does not follow; the next row's spans are prefetched
+/// while the current one is filtered.
 /// Small frames, where the `2r` rows each band recomputes would cost more than that saves,
 /// filter the whole frame horizontally first. Both give the same values (same sums in the
 /// same order).
@@ -62,10 +64,18 @@ pub fn blur(src: &Frame<f32>, kernel: &[f32], tmp: &mut Frame<f32>, dst: &mut Fr
                 for p in y0 as isize - r as isize..(y0 + r) as isize {
                     fill(rows, p);
                 }
-                for (i, o) in out.chunks_mut(w).enumerate() {
-                    let y = (y0 + i) as isize;
+                let mut outs = out.chunks_mut(w).peekable();
+                let mut y = y0 as isize;
+                while let Some(o) = outs.next() {
+                    // the strip's next source and output rows, while this one is filtered
+                    let next = src.row(reflect101(y + r as isize + 1, h));
+                    crate::prefetch::prefetch(&next[x0.saturating_sub(r)..(x0 + sw + r).min(w)]);
+                    if let Some(n) = outs.peek() {
+                        crate::prefetch::prefetch(&n[x0..x0 + sw]);
+                    }
                     fill(rows, y + r as isize);
                     vertical_ring(rows, sw, y, kernel, &mut o[x0..x0 + sw]);
+                    y += 1;
                 }
             }
         });

@@ -15,6 +15,7 @@ pub mod gaussian;
 pub mod large_blur;
 pub mod normalize;
 pub mod par;
+mod prefetch;
 pub mod quality;
 pub mod temporal;
 
