@@ -40,6 +40,9 @@ pub struct DetailScratch {
     half: Frame<f32>,
     half_blur: Frame<f32>,
     tmp: Frame<f32>,
+    /// The half-resolution blur's own intermediate: sharing `tmp`, whose size differs,
+    /// zero-filled about 1 MB of it at 1024 every frame.
+    half_tmp: Frame<f32>,
     kernels: Option<(f32, f32, Vec<f32>, Vec<f32>)>,
     rows: Vec<Vec<f32>>,
 }
@@ -85,7 +88,7 @@ pub fn enhance_detail(
             );
             reduce_row(r0, r1, o);
         });
-    blur(&s.half, kc, &mut s.tmp, &mut s.half_blur);
+    blur(&s.half, kc, &mut s.half_tmp, &mut s.half_blur);
     let coarse = &s.half_blur;
     par_chunks_with(
         dst.data_mut(),
