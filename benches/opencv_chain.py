@@ -85,7 +85,9 @@ def main():
                   f"[stage times, overlapping: enhance {ours['stages']['enhance']['median_ms']:.2f}, "
                   f"analyse {ours['stages']['analyse']['median_ms']:.2f}, overlay {ours['stages']['overlay']['median_ms']:.2f}]"
                   + (f"; {ours['cpu']['busy_threads']:.2f} threads busy" if ours.get("cpu") else "")
-                  + (f"; CPU kernels {ours['simd']}" if ours.get("simd") else ""))
+                  + (f"; CPU kernels {ours['simd']}" if ours.get("simd") else "")
+                  + (f"; host: {100 * ours['host']['steal_frac']:.0f}% stolen, "
+                     f"{100 * ours['host']['others_frac']:.0f}% other processes" if ours.get("host") else ""))
             print(f"  ratio OpenCV / fluoro: {om / fm:.2f} (goal >= 3)")
     if len(ratios) > 1:
         print(f"  median ratio over {len(ratios)} rounds: {float(np.median(ratios)):.2f} "

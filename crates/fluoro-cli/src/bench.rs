@@ -1,5 +1,6 @@
 //! `fluoro bench`: the whole per-frame chain on a synthetic study in memory.
 
+use crate::host_load::CpuTicks;
 use crate::process::Backend;
 use anyhow::{Result, bail};
 use clap::Args;
@@ -58,10 +59,12 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let mut e_sub: [Vec<f64>; 5] = Default::default();
     let mut gpu_ms: Vec<[f64; 6]> = Vec::new();
     let mut cpu_start = None;
+    let mut host_start = None;
     let mut wall_start = std::time::Instant::now();
     for i in 0..a.frames + warm {
         if i == warm {
             cpu_start = process_cpu_ns();
+            host_start = CpuTicks::now();
             wall_start = std::time::Instant::now();
         }
         let (_, t) = fl.process(&frames[i % n_unique], &mask, mm, true)?;
@@ -89,6 +92,9 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         }
     }
     let wall_ms = wall_start.elapsed().as_secs_f64() * 1000.0;
+    let host = host_start
+        .zip(CpuTicks::now())
+        .and_then(|(s, e)| s.until(&e));
     // CPU time of every thread of the process over the timed frames (rayon's spin-waits
     // included): with the wall time, how busy the threads were
     let cpu = match (cpu_start, process_cpu_ns()) {
@@ -159,7 +165,8 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             "{}",
             json!({"backend": if backend.starts_with("gpu") { "gpu" } else { "cpu" }, "adapter": backend, "simd": simd, "size": a.size, "frames": a.frames, "threads": threads,
                    "stages": st, "total": {"median_ms": total.median_ms, "p95_ms": total.p95_ms, "p99_ms": total.p99_ms},
-                   "throughput_fps": 1000.0 / total.median_ms.max(1e-9), "cpu": cpu, "gpu": gpu, "pipelined": pipelined})
+                   "throughput_fps": 1000.0 / total.median_ms.max(1e-9), "cpu": cpu, "gpu": gpu, "pipelined": pipelined,
+                   "host": host.map(|h| json!({"steal_frac": h.steal_frac, "others_frac": h.others_frac}))})
         );
     } else {
         println!(
@@ -183,6 +190,21 @@ pub fn run(a: &BenchArgs) -> Result<()> {
                  spin-waits included)",
                 cpu["ms_per_frame"].as_f64().unwrap_or(0.0),
                 cpu["busy_threads"].as_f64().unwrap_or(0.0)
+            );
+        }
+        if let Some(h) = host {
+            let busy = h.steal_frac > NOISY_STEAL || h.others_frac > NOISY_OTHERS;
+            println!(
+                "host: {:.0}% of CPU time stolen by the hypervisor, {:.0}% used by other \
+                 processes{}",
+                100.0 * h.steal_frac,
+                100.0 * h.others_frac,
+                if busy {
+                    " (a busy host: compare runs interleaved with each other, not with \
+                     figures taken at another time)"
+                } else {
+                    ""
+                }
             );
         }
         if !backend.starts_with("gpu") {
@@ -264,6 +286,11 @@ fn gpu_report(fl: &FrameLoop, per_frame: &[[f64; 6]], size: usize) -> Result<ser
                   "floor_fraction": if sum_ms > 0.0 { sum_floor / sum_ms } else { 0.0 }},
     }))
 }
+
+/// Above these shares of the machine's CPU time taken by the hypervisor or by other
+/// processes, the run's times are flagged as taken on a busy host.
+const NOISY_STEAL: f64 = 0.05;
+const NOISY_OTHERS: f64 = 0.10;
 
 /// Nanoseconds every thread of this process has run on a CPU, from Linux's per-thread
 /// scheduler statistics (`/proc/self/task/*/schedstat`, first field); `None` where they

@@ -3,6 +3,7 @@
 mod bench;
 mod demo;
 mod eval;
+mod host_load;
 mod info;
 mod live;
 mod preview;

@@ -333,6 +333,16 @@ fn bench_json_has_the_documented_shape() {
     assert!(v["stages"]["enhance"]["median_ms"].as_f64().is_some());
     // the CPU kernels' instruction set, as this process detects it
     assert_eq!(v["simd"], fluoro_enhance::simd_level(), "{v}");
+    // the rest of the machine's load: null where /proc cannot tell or the run was shorter
+    // than a clock tick, else two shares of the machine's CPU time
+    let host = &v["host"];
+    assert!(v.get("host").is_some(), "host missing: {v}");
+    if !host.is_null() {
+        for k in ["steal_frac", "others_frac"] {
+            let f = host[k].as_f64().unwrap_or(-1.0);
+            assert!((0.0..=1.0).contains(&f), "{k}: {host}");
+        }
+    }
     // CPU time: wherever this test process can read its own scheduler statistics, the
     // bench can read its own
     if std::fs::read_to_string("/proc/thread-self/schedstat").is_ok() {
