@@ -168,14 +168,17 @@ impl RecursiveFilter {
         let blocks = h.div_ceil(BLOCK_ROWS);
         halos.resize(blocks * 2 * w, 0.0);
         let prev = &*hist;
-        halos.chunks_mut(2 * w).enumerate().for_each(|(b, halo)| {
-            let (above, below) = halo.split_at_mut(w);
-            let (y0, y1) = (b * BLOCK_ROWS, ((b + 1) * BLOCK_ROWS).min(h));
-            let y = y0.saturating_sub(1);
-            diff_hsum_row(cur.row(y), prev.row(y), above);
-            let y = y1.min(h - 1);
-            diff_hsum_row(cur.row(y), prev.row(y), below);
-        });
+        halos
+            .par_chunks_mut(2 * w)
+            .enumerate()
+            .for_each(|(b, halo)| {
+                let (above, below) = halo.split_at_mut(w);
+                let (y0, y1) = (b * BLOCK_ROWS, ((b + 1) * BLOCK_ROWS).min(h));
+                let y = y0.saturating_sub(1);
+                diff_hsum_row(cur.row(y), prev.row(y), above);
+                let y = y1.min(h - 1);
+                diff_hsum_row(cur.row(y), prev.row(y), below);
+            });
         let halos = &*halos;
         bands.iter_mut().for_each(|b| b.samples.clear());
         par_chunks_with(
