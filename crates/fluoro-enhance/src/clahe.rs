@@ -321,6 +321,8 @@ pub fn clahe(
             .iter()
             .fold(NO_BINS, |r, t| union(r, t.bin_range)),
     );
+    // the same bins in the spread `[bin][tile]` rows and packed pairs
+    let used_entries = used.start * tx..used.end * tx;
     let ClaheScratch {
         rows, tile_rows, ..
     } = scratch;
@@ -330,14 +332,12 @@ pub fn clahe(
             let lut = reused(&mut ts.lut, bins);
             for (bx, counts) in ts.hists[..tx * bins].chunks_exact(bins).enumerate() {
                 tile_mapping(counts, used.clone(), p.clip_limit, &mut ts.prefix, lut);
-                let span = used.start * tx..used.end * tx;
-                spread_tile(&lut[used.clone()], bx, tx, &mut row[span]);
+                spread_tile(&lut[used.clone()], bx, tx, &mut row[used_entries.clone()]);
             }
         });
     // pair k serves the rows between tile rows k - 1 and k (clamped at both ends)
     scratch.pairs.resize((ty + 1) * row_len, 0);
     let rows = &scratch.rows;
-    let span = used.start * tx..used.end * tx;
     scratch
         .pairs
         .par_chunks_mut(row_len)
@@ -346,9 +346,9 @@ pub fn clahe(
             let (top, bottom) = (k.saturating_sub(1).min(ty - 1), k.min(ty - 1));
             let tile_row = |r: usize| &rows[r * row_len..(r + 1) * row_len];
             pack_pair(
-                &tile_row(top)[span.clone()],
-                &tile_row(bottom)[span.clone()],
-                &mut table[span.clone()],
+                &tile_row(top)[used_entries.clone()],
+                &tile_row(bottom)[used_entries.clone()],
+                &mut table[used_entries.clone()],
             );
         });
     // the runs of columns with the same left tile, and each column's weight of the right
