@@ -17,7 +17,10 @@
 //!    next one ahead is tried, and so does a pair closer than 9 mm or further apart than
 //!    30 mm, which cannot be two laminae bounding one window, and a pair whose corners do
 //!    not lie either side of the instrument's axis, outside the shaft, which is not the
-//!    window the instrument heads into; when no disc gives a pair, the disc at the tip is
+//!    window the instrument heads into, and, in the disc at the tip, a pair whose fainter
+//!    lamina's core is under 0.6 of the darker one's (a faint structure taken for a lamina
+//!    while the true corner lies outside the disc); when no disc gives a pair, the disc at
+//!    the tip is
 //!    searched again with the dark mask opened (strands under ~1.2 mm wide removed: the part of a
 //!    contrast line the line filter missed, fused to a lamina, carries its extreme point to
 //!    the rim); a line from that pass gives way to any line found without it;
@@ -70,6 +73,16 @@ pub struct VillParams {
     /// missed) that carries its extreme point to the disc's rim. Lines from this pass give
     /// way to any line found without it (`vill_history`).
     pub open_mm: f64,
+    /// In the disc at the tip, the fainter corner's lamina core (its 75th percentile of
+    /// darkness) must be at least this fraction of the darker one's: the laminae either
+    /// side of one window are bone of like thickness, while a pair that takes a faint
+    /// structure for one of them (a lamina seen en face, while the true corner lies
+    /// outside the disc) is not the window's, and would lock a line dorsal of the true one
+    /// (0: no test). On development draws no correct pair from that disc fell below 0.65;
+    /// faint pairs that locked a line 6 mm dorsal were at 0.57. Discs ahead are not
+    /// tested: correct pairs there go down to 0.59, and rejecting them let a disc further
+    /// ahead give a line deeper than the true one, the unsafe side.
+    pub min_darkness_ratio: f32,
 }
 
 impl Default for VillParams {
@@ -86,6 +99,7 @@ impl Default for VillParams {
             min_len_mm: 9.0,
             max_len_mm: 30.0,
             open_mm: 1.2,
+            min_darkness_ratio: 0.6,
         }
     }
 }
@@ -221,9 +235,16 @@ impl VillDetector {
                 {
                     break;
                 }
-                if let Some(pair) =
-                    self.corners_at(f, mask, thin, range, &sh, v, centre, mm, opened)
-                {
+                // a pair in the disc at the tip would lock the line: there only, the laminae
+                // must be of like darkness (see `min_darkness_ratio`)
+                let min_ratio = if ahead_mm == 0.0 {
+                    self.params.min_darkness_ratio
+                } else {
+                    0.0
+                };
+                let found =
+                    self.corners_at(f, mask, thin, range, &sh, v, centre, mm, opened, min_ratio);
+                if let Some(pair) = found {
                     let mid = [
                         (pair[0][0] + pair[1][0]) / 2.0,
                         (pair[0][1] + pair[1][1]) / 2.0,
@@ -265,6 +286,7 @@ impl VillDetector {
         centre: [f64; 2],
         mm: f64,
         opened: bool,
+        min_ratio: f32,
     ) -> Option<Vill> {
         let (w, h) = mask.size();
         let (dx, dy) = (sh.tip[0] - sh.rear[0], sh.tip[1] - sh.rear[1]);
@@ -362,75 +384,81 @@ impl VillDetector {
         let core_frac = self.params.core_frac;
         // a corner on the disc's rim is where the disc cut the lamina, not its corner
         let rim = (r - self.params.rim_mm / mm).max(0.0);
-        let mut corner = |comp: crate::components::Component<'_>, sign: f64| -> Option<[f64; 2]> {
-            let dark_at = |xx: u32, yy: u32| roi_dark.get(xx as usize, yy as usize);
-            darkness.clear();
-            darkness.extend(comp.pixels.iter().map(|&(xx, yy)| dark_at(xx, yy)));
-            let n = darkness.len();
-            let core = *darkness.select_nth_unstable_by(n * 3 / 4, f32::total_cmp).1;
-            let limit = core_frac * core;
-            scored.clear();
-            scored.extend(comp.pixels.iter().filter_map(|&(xx, yy)| {
-                if dark_at(xx, yy) < limit {
+        // a corner and its lamina's core darkness
+        let mut corner =
+            |comp: crate::components::Component<'_>, sign: f64| -> Option<([f64; 2], f32)> {
+                let dark_at = |xx: u32, yy: u32| roi_dark.get(xx as usize, yy as usize);
+                darkness.clear();
+                darkness.extend(comp.pixels.iter().map(|&(xx, yy)| dark_at(xx, yy)));
+                let n = darkness.len();
+                let core = *darkness.select_nth_unstable_by(n * 3 / 4, f32::total_cmp).1;
+                let limit = core_frac * core;
+                scored.clear();
+                scored.extend(comp.pixels.iter().filter_map(|&(xx, yy)| {
+                    if dark_at(xx, yy) < limit {
+                        return None;
+                    }
+                    let p = [f64::from(xx) + x0 as f64, f64::from(yy) + y0 as f64];
+                    let (px, py) = (p[0] - centre[0], p[1] - centre[1]);
+                    Some((px * v[0] + py * v[1] + sign * (px * c[0] + py * c[1]), p))
+                }));
+                scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+                let best = scored[0].1;
+                if (best[0] - centre[0]).hypot(best[1] - centre[1]) > rim {
                     return None;
                 }
-                let p = [f64::from(xx) + x0 as f64, f64::from(yy) + y0 as f64];
-                let (px, py) = (p[0] - centre[0], p[1] - centre[1]);
-                Some((px * v[0] + py * v[1] + sign * (px * c[0] + py * c[1]), p))
-            }));
-            scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-            let best = scored[0].1;
-            if (best[0] - centre[0]).hypot(best[1] - centre[1]) > rim {
-                return None;
-            }
-            let k = (scored.len() / 100).clamp(1, 8);
-            let (sx, sy) = scored[..k]
-                .iter()
-                .fold((0.0, 0.0), |(a, b), (_, p)| (a + p[0], b + p[1]));
-            let extreme = [sx / k as f64, sy / k as f64];
-            if face_fit <= 0.0 {
-                return Some(extreme);
-            }
-            member.data_mut().fill(0);
-            for &(xx, yy) in comp.pixels {
-                if dark_at(xx, yy) >= limit {
-                    member.set(xx as usize, yy as usize, 1);
+                let k = (scored.len() / 100).clamp(1, 8);
+                let (sx, sy) = scored[..k]
+                    .iter()
+                    .fold((0.0, 0.0), |(a, b), (_, p)| (a + p[0], b + p[1]));
+                let extreme = [sx / k as f64, sy / k as f64];
+                if face_fit <= 0.0 {
+                    return Some((extreme, core));
                 }
-            }
-            let member = &*member;
-            let is_member = |x: i64, y: i64| {
-                x >= 0
-                    && y >= 0
-                    && (x as usize) < rw
-                    && (y as usize) < rh
-                    && member.get(x as usize, y as usize) != 0
+                member.data_mut().fill(0);
+                for &(xx, yy) in comp.pixels {
+                    if dark_at(xx, yy) >= limit {
+                        member.set(xx as usize, yy as usize, 1);
+                    }
+                }
+                let member = &*member;
+                let is_member = |x: i64, y: i64| {
+                    x >= 0
+                        && y >= 0
+                        && (x as usize) < rw
+                        && (y as usize) < rh
+                        && member.get(x as usize, y as usize) != 0
+                };
+                let dark = |x: i64, y: i64| {
+                    dark_at(
+                        x.clamp(0, rw as i64 - 1) as u32,
+                        y.clamp(0, rh as i64 - 1) as u32,
+                    )
+                };
+                let local = [extreme[0] - x0 as f64, extreme[1] - y0 as f64];
+                let pixels = comp
+                    .pixels
+                    .iter()
+                    .map(|&(xx, yy)| (i64::from(xx), i64::from(yy)))
+                    .filter(|&(x, y)| is_member(x, y));
+                let normals = [v, [sign * c[0], sign * c[1]]];
+                let vertex = fit.vertex(
+                    pixels,
+                    is_member,
+                    dark,
+                    local,
+                    normals,
+                    face_fit,
+                    (face_fit / 3.0).max(3.0),
+                );
+                let p = vertex.map_or(extreme, |p| [p[0] + x0 as f64, p[1] + y0 as f64]);
+                Some((p, core))
             };
-            let dark = |x: i64, y: i64| {
-                dark_at(
-                    x.clamp(0, rw as i64 - 1) as u32,
-                    y.clamp(0, rh as i64 - 1) as u32,
-                )
-            };
-            let local = [extreme[0] - x0 as f64, extreme[1] - y0 as f64];
-            let pixels = comp
-                .pixels
-                .iter()
-                .map(|&(xx, yy)| (i64::from(xx), i64::from(yy)))
-                .filter(|&(x, y)| is_member(x, y));
-            let normals = [v, [sign * c[0], sign * c[1]]];
-            let vertex = fit.vertex(
-                pixels,
-                is_member,
-                dark,
-                local,
-                normals,
-                face_fit,
-                (face_fit / 3.0).max(3.0),
-            );
-            Some(vertex.map_or(extreme, |p| [p[0] + x0 as f64, p[1] + y0 as f64]))
-        };
-        let p0 = corner(comps.get(ua), 1.0)?;
-        let p1 = corner(comps.get(la), -1.0)?;
+        let (p0, core0) = corner(comps.get(ua), 1.0)?;
+        let (p1, core1) = corner(comps.get(la), -1.0)?;
+        if core0.min(core1) < min_ratio * core0.max(core1) {
+            return None;
+        }
         // the instrument heads into the window between the laminae: its axis passes between
         // the two corners, each on its lamina's side and outside the shaft; otherwise this is
         // not the window it heads into

@@ -226,3 +226,34 @@ fn a_thin_strand_fused_to_a_lamina_is_opened_away() {
     };
     assert!(find_along(single, &f, [0.0, 100.0], [85.0, 100.0]).is_none());
 }
+
+/// Far from the window the disc at the tip holds no lamina corner, only two dorsal
+/// structures: on the cranial side a faint one (a lamina seen en face), on the caudal side
+/// a dark one. Their corners make a plausible pair, 5 mm apart, straddling the axis, but
+/// one is far fainter than the other: not two laminae bounding one window, so the disc
+/// gives no line and a disc ahead finds the window's corners.
+#[test]
+fn a_pair_of_unlike_darkness_is_not_the_window() {
+    let base = scene(0.0);
+    let f = Frame::from_fn(200, 200, |x, y| {
+        if (35..55).contains(&x) && (75..92).contains(&y) {
+            850.0
+        } else if (35..55).contains(&x) && (108..125).contains(&y) {
+            600.0
+        } else {
+            base.get(x, y)
+        }
+    });
+    let (rear, tip) = ([0.0, 100.0], [20.0, 100.0]);
+    let near = |p: [f64; 2], q: [f64; 2]| (p[0] - q[0]).hypot(p[1] - q[1]) < 4.0;
+    let found = corners_along(VillParams::default(), &f, rear, tip);
+    assert!(near(found[0], [109.5, 91.5]), "{found:?}");
+    assert!(near(found[1], [114.5, 107.5]), "{found:?}");
+    // without the test the disc at the tip pairs the two dorsal structures
+    let naive = VillParams {
+        min_darkness_ratio: 0.0,
+        ..Default::default()
+    };
+    let dorsal = corners_along(naive, &f, rear, tip);
+    assert!(dorsal[0][0] < 60.0 && dorsal[1][0] < 60.0, "{dorsal:?}");
+}
