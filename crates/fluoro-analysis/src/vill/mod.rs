@@ -20,10 +20,10 @@
 //!    window the instrument heads into, and, in the disc at the tip, a pair whose fainter
 //!    lamina's core is under 0.6 of the darker one's (a faint structure taken for a lamina
 //!    while the true corner lies outside the disc); when no disc gives a pair, the disc at
-//!    the tip is
-//!    searched again with the dark mask opened (strands under ~1.2 mm wide removed: the part of a
-//!    contrast line the line filter missed, fused to a lamina, carries its extreme point to
-//!    the rim); a line from that pass gives way to any line found without it;
+//!    the tip is searched again with the dark mask opened (strands under ~1.2 mm wide
+//!    removed: the part of a contrast line the line filter missed, fused to a lamina,
+//!    carries its extreme point to the rim); a line from that pass gives way to any line
+//!    found without it;
 //! 3. keeps the line stable over time with a running median; once established from
 //!    detections next to the tip it is locked against jumps (anatomy moves only with
 //!    breathing), so a line found after the tip has entered the window cannot replace it.
