@@ -12,9 +12,11 @@
 //!    the window; that extreme point is then refined to where the lamina's ventral and
 //!    window-facing faces meet, each face a line fitted to the region's boundary near it
 //!    ([`crate::corner`]), since smoothing rounds the corner and the extreme point slides
-//!    along a face that lies across the search direction: the two VILL points; a point on
-//!    the disc's rim is where the disc cut the lamina, so that disc gives no line and the
-//!    next one ahead is tried, and so does a pair closer than 9 mm or further apart than
+//!    along a face that lies across the search direction; both corners are then sought
+//!    again in the frame of the line they make (ventral across it, the window along it),
+//!    whose faces are the anatomy's, not the approach's, unless that line turns more than
+//!    20 degrees from the first: the two VILL points; a point on the disc's rim is where
+//!    the disc cut the lamina, so that disc gives no line and the next one ahead is tried, and so does a pair closer than 9 mm or further apart than
 //!    30 mm, which cannot be two laminae bounding one window, and a pair whose corners do
 //!    not lie either side of the instrument's axis, outside the shaft, which is not the
 //!    window the instrument heads into, and, in the disc at the tip, a pair whose fainter
@@ -28,9 +30,12 @@
 //!    detections next to the tip it is locked against jumps (anatomy moves only with
 //!    breathing), so a line found after the tip has entered the window cannot replace it.
 
+mod frame;
+
 use crate::vill_history::{Certainty, LineHistory};
 use fluoro_core::Frame;
 use fluoro_enhance::gaussian::{blur, kernel};
+use frame::{line_frame, turn_deg};
 use serde::{Deserialize, Serialize};
 
 /// VILL detector parameters (fields missing from a saved set take their defaults).
@@ -83,6 +88,16 @@ pub struct VillParams {
     /// tested: correct pairs there go down to 0.59, and rejecting them let a disc further
     /// ahead give a line deeper than the true one, the unsafe side.
     pub min_darkness_ratio: f32,
+    /// Seek each corner again in the frame of the line the first pair makes (across it
+    /// for ventral, along it for the window) instead of the instrument's: the first search
+    /// leans on the approach, and where a lamina's face lies along the 45 degree front that
+    /// the approach sets, the extreme point slides along that face, up to 8 mm from the
+    /// corner. The corners' median error went from 1.3 to 1.0 mm on development draws.
+    pub line_frame: bool,
+    /// The second pair is kept only if its line turns at most this much (degrees) from the
+    /// first's: a first pair that is far off (one corner dragged along fused bone) sets a
+    /// frame in which a corner can slide to the far end of a lamina.
+    pub line_frame_max_turn_deg: f64,
 }
 
 impl Default for VillParams {
@@ -100,6 +115,8 @@ impl Default for VillParams {
             max_len_mm: 30.0,
             open_mm: 1.2,
             min_darkness_ratio: 0.6,
+            line_frame: true,
+            line_frame_max_turn_deg: 20.0,
         }
     }
 }
@@ -384,78 +401,99 @@ impl VillDetector {
         let core_frac = self.params.core_frac;
         // a corner on the disc's rim is where the disc cut the lamina, not its corner
         let rim = (r - self.params.rim_mm / mm).max(0.0);
-        // a corner and its lamina's core darkness
-        let mut corner =
-            |comp: crate::components::Component<'_>, sign: f64| -> Option<([f64; 2], f32)> {
-                let dark_at = |xx: u32, yy: u32| roi_dark.get(xx as usize, yy as usize);
-                darkness.clear();
-                darkness.extend(comp.pixels.iter().map(|&(xx, yy)| dark_at(xx, yy)));
-                let n = darkness.len();
-                let core = *darkness.select_nth_unstable_by(n * 3 / 4, f32::total_cmp).1;
-                let limit = core_frac * core;
-                scored.clear();
-                scored.extend(comp.pixels.iter().filter_map(|&(xx, yy)| {
-                    if dark_at(xx, yy) < limit {
-                        return None;
-                    }
-                    let p = [f64::from(xx) + x0 as f64, f64::from(yy) + y0 as f64];
-                    let (px, py) = (p[0] - centre[0], p[1] - centre[1]);
-                    Some((px * v[0] + py * v[1] + sign * (px * c[0] + py * c[1]), p))
-                }));
-                scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-                let best = scored[0].1;
-                if (best[0] - centre[0]).hypot(best[1] - centre[1]) > rim {
+        // a corner and its lamina's core darkness, sought towards `ventral` and, with `sign`,
+        // `across` (the window's side of the lamina)
+        let mut corner = |comp: crate::components::Component<'_>,
+                          sign: f64,
+                          [ventral, across]: [[f64; 2]; 2]|
+         -> Option<([f64; 2], f32)> {
+            let dark_at = |xx: u32, yy: u32| roi_dark.get(xx as usize, yy as usize);
+            darkness.clear();
+            darkness.extend(comp.pixels.iter().map(|&(xx, yy)| dark_at(xx, yy)));
+            let n = darkness.len();
+            let core = *darkness.select_nth_unstable_by(n * 3 / 4, f32::total_cmp).1;
+            let limit = core_frac * core;
+            scored.clear();
+            scored.extend(comp.pixels.iter().filter_map(|&(xx, yy)| {
+                if dark_at(xx, yy) < limit {
                     return None;
                 }
-                let k = (scored.len() / 100).clamp(1, 8);
-                let (sx, sy) = scored[..k]
-                    .iter()
-                    .fold((0.0, 0.0), |(a, b), (_, p)| (a + p[0], b + p[1]));
-                let extreme = [sx / k as f64, sy / k as f64];
-                if face_fit <= 0.0 {
-                    return Some((extreme, core));
+                let p = [f64::from(xx) + x0 as f64, f64::from(yy) + y0 as f64];
+                let (px, py) = (p[0] - centre[0], p[1] - centre[1]);
+                let towards = px * ventral[0] + py * ventral[1];
+                Some((towards + sign * (px * across[0] + py * across[1]), p))
+            }));
+            scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let best = scored[0].1;
+            if (best[0] - centre[0]).hypot(best[1] - centre[1]) > rim {
+                return None;
+            }
+            let k = (scored.len() / 100).clamp(1, 8);
+            let (sx, sy) = scored[..k]
+                .iter()
+                .fold((0.0, 0.0), |(a, b), (_, p)| (a + p[0], b + p[1]));
+            let extreme = [sx / k as f64, sy / k as f64];
+            if face_fit <= 0.0 {
+                return Some((extreme, core));
+            }
+            member.data_mut().fill(0);
+            for &(xx, yy) in comp.pixels {
+                if dark_at(xx, yy) >= limit {
+                    member.set(xx as usize, yy as usize, 1);
                 }
-                member.data_mut().fill(0);
-                for &(xx, yy) in comp.pixels {
-                    if dark_at(xx, yy) >= limit {
-                        member.set(xx as usize, yy as usize, 1);
-                    }
-                }
-                let member = &*member;
-                let is_member = |x: i64, y: i64| {
-                    x >= 0
-                        && y >= 0
-                        && (x as usize) < rw
-                        && (y as usize) < rh
-                        && member.get(x as usize, y as usize) != 0
-                };
-                let dark = |x: i64, y: i64| {
-                    dark_at(
-                        x.clamp(0, rw as i64 - 1) as u32,
-                        y.clamp(0, rh as i64 - 1) as u32,
-                    )
-                };
-                let local = [extreme[0] - x0 as f64, extreme[1] - y0 as f64];
-                let pixels = comp
-                    .pixels
-                    .iter()
-                    .map(|&(xx, yy)| (i64::from(xx), i64::from(yy)))
-                    .filter(|&(x, y)| is_member(x, y));
-                let normals = [v, [sign * c[0], sign * c[1]]];
-                let vertex = fit.vertex(
-                    pixels,
-                    is_member,
-                    dark,
-                    local,
-                    normals,
-                    face_fit,
-                    (face_fit / 3.0).max(3.0),
-                );
-                let p = vertex.map_or(extreme, |p| [p[0] + x0 as f64, p[1] + y0 as f64]);
-                Some((p, core))
+            }
+            let member = &*member;
+            let is_member = |x: i64, y: i64| {
+                x >= 0
+                    && y >= 0
+                    && (x as usize) < rw
+                    && (y as usize) < rh
+                    && member.get(x as usize, y as usize) != 0
             };
-        let (p0, core0) = corner(comps.get(ua), 1.0)?;
-        let (p1, core1) = corner(comps.get(la), -1.0)?;
+            let dark = |x: i64, y: i64| {
+                dark_at(
+                    x.clamp(0, rw as i64 - 1) as u32,
+                    y.clamp(0, rh as i64 - 1) as u32,
+                )
+            };
+            let local = [extreme[0] - x0 as f64, extreme[1] - y0 as f64];
+            let pixels = comp
+                .pixels
+                .iter()
+                .map(|&(xx, yy)| (i64::from(xx), i64::from(yy)))
+                .filter(|&(x, y)| is_member(x, y));
+            let normals = [ventral, [sign * across[0], sign * across[1]]];
+            let vertex = fit.vertex(
+                pixels,
+                is_member,
+                dark,
+                local,
+                normals,
+                face_fit,
+                (face_fit / 3.0).max(3.0),
+            );
+            let p = vertex.map_or(extreme, |p| [p[0] + x0 as f64, p[1] + y0 as f64]);
+            Some((p, core))
+        };
+        let (p0, core0) = corner(comps.get(ua), 1.0, [v, c])?;
+        let (p1, core1) = corner(comps.get(la), -1.0, [v, c])?;
+        // the corners again in the frame of the line they make (see `line_frame`); a
+        // corner this search puts on the rim, or a line that turns too far, leaves the
+        // first pair
+        let max_turn = self.params.line_frame_max_turn_deg;
+        let (p0, p1) = match line_frame(p0, p1, v, c) {
+            Some(frame) if self.params.line_frame => {
+                let q0 = corner(comps.get(ua), 1.0, frame);
+                let q1 = corner(comps.get(la), -1.0, frame);
+                match q0.zip(q1) {
+                    Some(((q0, _), (q1, _))) if turn_deg([p0, p1], [q0, q1]) <= max_turn => {
+                        (q0, q1)
+                    }
+                    _ => (p0, p1),
+                }
+            }
+            _ => (p0, p1),
+        };
         if core0.min(core1) < min_ratio * core0.max(core1) {
             return None;
         }

@@ -257,3 +257,41 @@ fn a_pair_of_unlike_darkness_is_not_the_window() {
     let dorsal = corners_along(naive, &f, rear, tip);
     assert!(dorsal[0][0] < 60.0 && dorsal[1][0] < 60.0, "{dorsal:?}");
 }
+
+/// A window 30 px (9 mm) high between a cranial lamina 20 px wide and a caudal one, and an
+/// approach from below at 45 and 50 degrees, aimed at the window: the 45 degree front the
+/// approach sets for the cranial lamina lies along (45) or nearly along (50) its ventral
+/// face, so points up that face are as extreme as the corner and the search takes one
+/// 11-30 px up it. Sought again in the frame of the line that pair makes (which turns
+/// less than 20 degrees), both corners come within 2 px.
+#[test]
+fn corners_are_sought_again_in_the_frame_of_their_line() {
+    let f = Frame::from_fn(200, 200, |x, y| {
+        let cranial = (90..110).contains(&x) && (60..92).contains(&y);
+        let caudal = (85..115).contains(&x) && (122..154).contains(&y);
+        if cranial || caudal { 600.0 } else { 1000.0 }
+    });
+    let truth = [[109.5, 91.5], [114.5, 121.5]];
+    let off = |l: Vill| {
+        let d = |p: [f64; 2], q: [f64; 2]| (p[0] - q[0]).hypot(p[1] - q[1]);
+        d(l[0], truth[0]).max(d(l[1], truth[1]))
+    };
+    let line = VillParams {
+        min_len_mm: 4.0,
+        ..Default::default()
+    };
+    let instrument = VillParams {
+        line_frame: false,
+        ..line
+    };
+    for deg in [45.0f64, 50.0] {
+        let t = deg.to_radians();
+        let v = [t.cos(), -t.sin()];
+        let tip = [112.0 - 25.0 * v[0], 107.0 - 25.0 * v[1]];
+        let rear = [tip[0] - 85.0 * v[0], tip[1] - 85.0 * v[1]];
+        let found = find_along(line, &f, rear, tip).expect("a line");
+        assert!(off(found) < 2.0, "{deg}: {found:?}");
+        let slid = find_along(instrument, &f, rear, tip).expect("a line");
+        assert!(off(slid) > 10.0, "{deg}: {slid:?}");
+    }
+}
