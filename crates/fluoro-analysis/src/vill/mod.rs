@@ -477,6 +477,9 @@ impl VillDetector {
         };
         let (p0, core0) = corner(comps.get(ua), 1.0, [v, c])?;
         let (p1, core1) = corner(comps.get(la), -1.0, [v, c])?;
+        if core0.min(core1) < min_ratio * core0.max(core1) {
+            return None;
+        }
         // the corners again in the frame of the line they make (see `line_frame`); a
         // corner this search puts on the rim, or a line that turns too far, leaves the
         // first pair
@@ -494,9 +497,6 @@ impl VillDetector {
             }
             _ => (p0, p1),
         };
-        if core0.min(core1) < min_ratio * core0.max(core1) {
-            return None;
-        }
         // the instrument heads into the window between the laminae: its axis passes between
         // the two corners, each on its lamina's side and outside the shaft; otherwise this is
         // not the window it heads into
