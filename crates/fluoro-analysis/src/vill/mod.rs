@@ -151,7 +151,7 @@ pub struct VillDetector {
     thin_tmp: Frame<u8>,
     thin_wide: Frame<u8>,
     comps: crate::components::Components,
-    scored: Vec<(f64, [f64; 2])>,
+    scored: Vec<(f64, usize, [f64; 2])>,
     darkness: Vec<f32>,
     member: Frame<u8>,
     fit: crate::corner::CornerFit,
@@ -414,24 +414,32 @@ impl VillDetector {
             let core = *darkness.select_nth_unstable_by(n * 3 / 4, f32::total_cmp).1;
             let limit = core_frac * core;
             scored.clear();
-            scored.extend(comp.pixels.iter().filter_map(|&(xx, yy)| {
+            scored.extend(comp.pixels.iter().enumerate().filter_map(|(i, &(xx, yy))| {
                 if dark_at(xx, yy) < limit {
                     return None;
                 }
                 let p = [f64::from(xx) + x0 as f64, f64::from(yy) + y0 as f64];
                 let (px, py) = (p[0] - centre[0], p[1] - centre[1]);
                 let towards = px * ventral[0] + py * ventral[1];
-                Some((towards + sign * (px * across[0] + py * across[1]), p))
+                Some((towards + sign * (px * across[0] + py * across[1]), i, p))
             }));
-            scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-            let best = scored[0].1;
+            // the k best, best first, ties in pixel order (as a stable sort of all would
+            // give them; selecting them first spares sorting the whole region)
+            let k = (scored.len() / 100).clamp(1, 8);
+            let order = |a: &(f64, usize, [f64; 2]), b: &(f64, usize, [f64; 2])| {
+                b.0.total_cmp(&a.0).then(a.1.cmp(&b.1))
+            };
+            if scored.len() > k {
+                scored.select_nth_unstable_by(k - 1, order);
+            }
+            scored[..k].sort_by(order);
+            let best = scored[0].2;
             if (best[0] - centre[0]).hypot(best[1] - centre[1]) > rim {
                 return None;
             }
-            let k = (scored.len() / 100).clamp(1, 8);
             let (sx, sy) = scored[..k]
                 .iter()
-                .fold((0.0, 0.0), |(a, b), (_, p)| (a + p[0], b + p[1]));
+                .fold((0.0, 0.0), |(a, b), (_, _, p)| (a + p[0], b + p[1]));
             let extreme = [sx / k as f64, sy / k as f64];
             if face_fit <= 0.0 {
                 return Some((extreme, core));
