@@ -16,16 +16,16 @@
 //!    again in the frame of the line they make (ventral across it, the window along it),
 //!    whose faces are the anatomy's, not the approach's, unless that line turns more than
 //!    20 degrees from the first: the two VILL points; a point on the disc's rim is where
-//!    the disc cut the lamina, so that disc gives no line and the next one ahead is tried, and so does a pair closer than 9 mm or further apart than
-//!    30 mm, which cannot be two laminae bounding one window, and a pair whose corners do
-//!    not lie either side of the instrument's axis, outside the shaft, which is not the
-//!    window the instrument heads into, and, in the disc at the tip, a pair whose fainter
-//!    lamina's core is under 0.6 of the darker one's (a faint structure taken for a lamina
-//!    while the true corner lies outside the disc); when no disc gives a pair, the disc at
-//!    the tip is searched again with the dark mask opened (strands under ~1.2 mm wide
-//!    removed: the part of a contrast line the line filter missed, fused to a lamina,
-//!    carries its extreme point to the rim); a line from that pass gives way to any line
-//!    found without it;
+//!    the disc cut the lamina, so that disc gives no line and the next one ahead is tried,
+//!    and so does a pair closer than 9 mm or further apart than 30 mm, which cannot be two
+//!    laminae bounding one window, and a pair whose corners do not lie either side of the
+//!    instrument's axis, outside the shaft, which is not the window the instrument heads
+//!    into, and, in the disc at the tip, a pair whose fainter lamina's core is under 0.6 of
+//!    the darker one's (a faint structure taken for a lamina while the true corner lies
+//!    outside the disc); when no disc gives a pair, the disc at the tip is searched again
+//!    with the dark mask opened (strands under ~1.2 mm wide removed: the part of a
+//!    contrast line the line filter missed, fused to a lamina, carries its extreme point
+//!    to the rim); a line from that pass gives way to any line found without it;
 //! 3. keeps the line stable over time with a running median; once established from
 //!    detections next to the tip it is locked against jumps (anatomy moves only with
 //!    breathing), so a line found after the tip has entered the window cannot replace it.
