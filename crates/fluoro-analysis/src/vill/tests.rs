@@ -1,5 +1,6 @@
 //! The VILL detector on drawn scenes: window-facing corners, a faint fused process, a disc
-//! cutting a lamina, oblique approaches, implausible lengths, corners inside the shaft.
+//! cutting a lamina, oblique approaches, implausible lengths, corners inside the shaft, the
+//! second search in the frame of the corners' own line.
 
 use super::*;
 
