@@ -401,17 +401,25 @@ impl VillDetector {
         let core_frac = self.params.core_frac;
         // a corner on the disc's rim is where the disc cut the lamina, not its corner
         let rim = (r - self.params.rim_mm / mm).max(0.0);
-        // a corner and its lamina's core darkness, sought towards `ventral` and, with `sign`,
-        // `across` (the window's side of the lamina)
-        let mut corner = |comp: crate::components::Component<'_>,
-                          sign: f64,
-                          [ventral, across]: [[f64; 2]; 2]|
-         -> Option<([f64; 2], f32)> {
-            let dark_at = |xx: u32, yy: u32| roi_dark.get(xx as usize, yy as usize);
+        let dark_at = |xx: u32, yy: u32| roi_dark.get(xx as usize, yy as usize);
+        // a lamina's core darkness: its 75th percentile
+        let mut core_of = |comp: crate::components::Component<'_>| -> f32 {
             darkness.clear();
             darkness.extend(comp.pixels.iter().map(|&(xx, yy)| dark_at(xx, yy)));
             let n = darkness.len();
-            let core = *darkness.select_nth_unstable_by(n * 3 / 4, f32::total_cmp).1;
+            *darkness.select_nth_unstable_by(n * 3 / 4, f32::total_cmp).1
+        };
+        let (core0, core1) = (core_of(comps.get(ua)), core_of(comps.get(la)));
+        if core0.min(core1) < min_ratio * core0.max(core1) {
+            return None;
+        }
+        // a lamina's corner (`core`: its core darkness), sought towards `ventral` and, with
+        // `sign`, `across` (the window's side of the lamina)
+        let mut corner = |comp: crate::components::Component<'_>,
+                          sign: f64,
+                          core: f32,
+                          [ventral, across]: [[f64; 2]; 2]|
+         -> Option<[f64; 2]> {
             let limit = core_frac * core;
             scored.clear();
             scored.extend(comp.pixels.iter().enumerate().filter_map(|(i, &(xx, yy))| {
@@ -442,7 +450,7 @@ impl VillDetector {
                 .fold((0.0, 0.0), |(a, b), (_, _, p)| (a + p[0], b + p[1]));
             let extreme = [sx / k as f64, sy / k as f64];
             if face_fit <= 0.0 {
-                return Some((extreme, core));
+                return Some(extreme);
             }
             member.data_mut().fill(0);
             for &(xx, yy) in comp.pixels {
@@ -480,26 +488,20 @@ impl VillDetector {
                 face_fit,
                 (face_fit / 3.0).max(3.0),
             );
-            let p = vertex.map_or(extreme, |p| [p[0] + x0 as f64, p[1] + y0 as f64]);
-            Some((p, core))
+            Some(vertex.map_or(extreme, |p| [p[0] + x0 as f64, p[1] + y0 as f64]))
         };
-        let (p0, core0) = corner(comps.get(ua), 1.0, [v, c])?;
-        let (p1, core1) = corner(comps.get(la), -1.0, [v, c])?;
-        if core0.min(core1) < min_ratio * core0.max(core1) {
-            return None;
-        }
+        let p0 = corner(comps.get(ua), 1.0, core0, [v, c])?;
+        let p1 = corner(comps.get(la), -1.0, core1, [v, c])?;
         // the corners again in the frame of the line they make (see `line_frame`); a
         // corner this search puts on the rim, or a line that turns too far, leaves the
         // first pair
         let max_turn = self.params.line_frame_max_turn_deg;
         let (p0, p1) = match line_frame(p0, p1, v, c) {
             Some(frame) if self.params.line_frame => {
-                let q0 = corner(comps.get(ua), 1.0, frame);
-                let q1 = corner(comps.get(la), -1.0, frame);
+                let q0 = corner(comps.get(ua), 1.0, core0, frame);
+                let q1 = corner(comps.get(la), -1.0, core1, frame);
                 match q0.zip(q1) {
-                    Some(((q0, _), (q1, _))) if turn_deg([p0, p1], [q0, q1]) <= max_turn => {
-                        (q0, q1)
-                    }
+                    Some((q0, q1)) if turn_deg([p0, p1], [q0, q1]) <= max_turn => (q0, q1),
                     _ => (p0, p1),
                 }
             }

@@ -60,6 +60,12 @@ fn find_with_width(
     d.detect_corners(f, &mask, (&no_lines, 1.0), 1000.0, Some(shaft), Some(0.3))
 }
 
+/// The larger of a line's two end point distances (px) from the true corners.
+fn worst_corner_error(l: Vill, truth: Vill) -> f64 {
+    let d = |p: [f64; 2], q: [f64; 2]| (p[0] - q[0]).hypot(p[1] - q[1]);
+    d(l[0], truth[0]).max(d(l[1], truth[1]))
+}
+
 #[test]
 fn corners_are_the_window_facing_ventral_corners_not_a_faint_process() {
     let near = |p: [f64; 2], q: [f64; 2]| (p[0] - q[0]).hypot(p[1] - q[1]) < 4.0;
@@ -107,11 +113,7 @@ fn a_lamina_cut_by_the_search_disc_gives_no_corner_there() {
 /// on one side): no line.
 #[test]
 fn an_oblique_approach_still_finds_the_corners_where_the_faces_meet() {
-    let truth = [[109.5, 91.5], [114.5, 107.5]];
-    let off = |l: Vill| {
-        let d = |p: [f64; 2], q: [f64; 2]| (p[0] - q[0]).hypot(p[1] - q[1]);
-        d(l[0], truth[0]).max(d(l[1], truth[1]))
-    };
+    let off = |l: Vill| worst_corner_error(l, [[109.5, 91.5], [114.5, 107.5]]);
     let fit = VillParams {
         min_len_mm: 4.0,
         ..Default::default()
@@ -272,11 +274,7 @@ fn corners_are_sought_again_in_the_frame_of_their_line() {
         let caudal = (85..115).contains(&x) && (122..154).contains(&y);
         if cranial || caudal { 600.0 } else { 1000.0 }
     });
-    let truth = [[109.5, 91.5], [114.5, 121.5]];
-    let off = |l: Vill| {
-        let d = |p: [f64; 2], q: [f64; 2]| (p[0] - q[0]).hypot(p[1] - q[1]);
-        d(l[0], truth[0]).max(d(l[1], truth[1]))
-    };
+    let off = |l: Vill| worst_corner_error(l, [[109.5, 91.5], [114.5, 121.5]]);
     let line = VillParams {
         min_len_mm: 4.0,
         ..Default::default()
