@@ -6,7 +6,8 @@ struct Params {
     width: u32,
     height: u32,
     radius: u32,
-    _pad: u32,
+    masked: u32,    // 1: pixels where mask is 0 keep their value
+
     inv_2ss: f32,   // 1 / (2 sigma_space^2)
     range_c: f32,   // 1 / (2 sigma_range^2)
     _pad2: f32,
@@ -16,6 +17,8 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+// the field mask (1 inside, 0 outside); read only when `masked` is 1
+@group(0) @binding(3) var<storage, read> mask: array<f32>;
 
 // reflect101() comes from common.wgsl
 
@@ -28,6 +31,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let y = i32(gid.y);
     let r = i32(p.radius);
     let c = src[gid.y * p.width + gid.x];
+    // outside the field a pixel keeps its value (fluoro_enhance::bilateral::bilateral_in_field)
+    if (p.masked == 1u && mask[gid.y * p.width + gid.x] == 0.0) {
+        dst[gid.y * p.width + gid.x] = c;
+        return;
+    }
     // Summed as the CPU sums it: the centre (weight 1), then per half-window offset o (rows
     // below, or right on the row) the pair with p + o and the pair with p - o.
     var num = c;

@@ -89,6 +89,19 @@ fn main() {
             }),
         ),
         (
+            // the chain's form: each row only across the field, the outside kept
+            "bilateral_in_field",
+            median_ms(iters, || {
+                bilateral::bilateral_in_field(
+                    &f1,
+                    &mask,
+                    &bilateral::BilateralParams::default(),
+                    &mut bs,
+                    &mut out,
+                )
+            }),
+        ),
+        (
             "gaussian_s2",
             median_ms(iters, || gaussian::blur(&f1, &k, &mut tmp, &mut out)),
         ),

@@ -39,6 +39,8 @@ pub struct BilateralScratch {
     half: Vec<(usize, usize, f32)>,
     bands: Vec<BandScratch>,
     call: u64,
+    /// Each row's columns from its first to its last field pixel.
+    spans: Vec<(usize, usize)>,
 }
 
 /// One band's buffers: rings of padded source rows and of pair-weight rows, and where a
@@ -69,6 +71,65 @@ pub fn bilateral(
     scratch: &mut BilateralScratch,
     dst: &mut Frame<f32>,
 ) {
+    filter(src, None, p, scratch, dst);
+}
+
+/// [`bilateral`] inside the field only: pixels where `mask` is 0 keep their value, and
+/// each row is filtered only from its first to its last field pixel (a round field
+/// leaves about a quarter of the frame outside). Field pixels get exactly
+/// [`bilateral`]'s values: their neighbours outside the field are read as they are.
+/// A mask of another size than `src` is ignored (every pixel filtered).
+pub fn bilateral_in_field(
+    src: &Frame<f32>,
+    mask: &Frame<u8>,
+    p: &BilateralParams,
+    scratch: &mut BilateralScratch,
+    dst: &mut Frame<f32>,
+) {
+    let mask = (mask.size() == src.size()).then_some(mask);
+    filter(src, mask, p, scratch, dst);
+}
+
+/// The columns `a..b` from each row's first to its last field pixel (`0..w` without a
+/// mask; `0..0` for a row outside the field), into `spans`. The mask is scanned eight
+/// bytes at a time from each end.
+fn field_spans(mask: Option<&Frame<u8>>, w: usize, h: usize, spans: &mut Vec<(usize, usize)>) {
+    spans.clear();
+    let Some(m) = mask else {
+        spans.resize(h, (0, w));
+        return;
+    };
+    spans.extend((0..h).map(|y| {
+        let row = m.row(y);
+        let head = row.len() / 8 * 8;
+        // the words of eight bytes with a field pixel, from either end, then the byte
+        let word =
+            |i: &usize| u64::from_ne_bytes(row[*i..*i + 8].try_into().expect("8 bytes")) != 0;
+        let first = (0..head).step_by(8).find(word).unwrap_or(head);
+        let Some(a) = row[first..].iter().position(|&v| v != 0).map(|j| first + j) else {
+            return (0, 0);
+        };
+        let last = match row[head..].iter().any(|&v| v != 0) {
+            true => head,
+            // a word with a field pixel exists: the one at `a` at least
+            false => (0..head).step_by(8).rev().find(word).unwrap_or(a / 8 * 8),
+        };
+        let b = last
+            + row[last..]
+                .iter()
+                .rposition(|&v| v != 0)
+                .map_or(0, |j| j + 1);
+        (a, b.max(a + 1))
+    }));
+}
+
+fn filter(
+    src: &Frame<f32>,
+    mask: Option<&Frame<u8>>,
+    p: &BilateralParams,
+    scratch: &mut BilateralScratch,
+    dst: &mut Frame<f32>,
+) {
     let (w, h) = src.size();
     dst.reshape(w, h);
     let r = p.radius;
@@ -77,7 +138,14 @@ pub fn bilateral(
     // the range weight's exponent in base 2: exp(-d^2 / 2s^2) = 2^(d^2 range_c)
     let range_c = -std::f32::consts::LOG2_E / (2.0 * p.sigma_range * p.sigma_range);
     scratch.call += 1;
-    let BilateralScratch { half, bands, call } = scratch;
+    let BilateralScratch {
+        half,
+        bands,
+        call,
+        spans,
+    } = scratch;
+    field_spans(mask, w, h, spans);
+    let spans = &*spans;
     // one of each offset pair (o, -o) of the round window: rows below, or right on the row
     half.clear();
     half.extend(
@@ -122,21 +190,44 @@ pub fn bilateral(
             // padded rows y .. y + r hold this row's pairs (backward ones start up to r above)
             let first_needed = if follows { y + r } else { y };
             for py in first_needed..=y + r {
+                // padded row py's pairs serve output rows py - r ..= py, each at padded
+                // columns from its first field pixel to 2r past its last
+                let cols = (py.saturating_sub(r)..=py.min(h - 1))
+                    .map(|oy| spans[oy])
+                    .filter(|&(a, b)| a < b)
+                    .fold((pw, 0), |(lo, hi), (a, b)| (lo.min(a), hi.max(b + 2 * r)));
                 let slot = (py % (r + 1)) * n * pw;
                 pair_weights_row(
                     padded,
-                    pw,
-                    r,
-                    py,
+                    (pw, r, py),
+                    cols,
                     half,
                     range_c,
                     &mut band.ring[slot..slot + n * pw],
                 );
             }
             band.last_row = Some((call, y));
-            stream_offsets(pw, r, y, half, &mut band.offsets);
-            let centre = ((y + r) % ring_rows) * pw + r;
-            accumulate_row(padded, &band.ring, centre, &band.offsets, out);
+            let (a, b) = spans[y];
+            let src_row = src.row(y);
+            out[..a].copy_from_slice(&src_row[..a]);
+            out[b.max(a)..].copy_from_slice(&src_row[b.max(a)..]);
+            if a < b {
+                stream_offsets(pw, r, y, a, half, &mut band.offsets);
+                let centre = ((y + r) % ring_rows) * pw + r + a;
+                accumulate_row(padded, &band.ring, centre, &band.offsets, &mut out[a..b]);
+                // pixels outside the field between the row's first and last field pixel
+                // (a field that is not convex) keep their value too
+                if let Some(m) = mask {
+                    let m = &m.row(y)[a..b];
+                    if m.iter().fold(u8::MAX, |x, &v| x.min(v)) == 0 {
+                        for ((o, &v), &s) in out[a..b].iter_mut().zip(m).zip(&src_row[a..b]) {
+                            if v == 0 {
+                                *o = s;
+                            }
+                        }
+                    }
+                }
+            }
         },
     );
 }
@@ -162,9 +253,8 @@ fn pad_row(row: &[f32], r: usize, out: &mut [f32]) {
 ))]
 fn pair_weights_row(
     padded: &[f32],
-    pw: usize,
-    r: usize,
-    py: usize,
+    (pw, r, py): (usize, usize, usize),
+    (col_lo, col_hi): (usize, usize),
     half: &[(usize, usize, f32)],
     range_c: f32,
     out: &mut [f32],
@@ -176,6 +266,10 @@ fn pair_weights_row(
         let o = &mut out[k * pw..(k + 1) * pw];
         // neighbour column px + dx - r: valid for px in lo..hi
         let (lo, hi) = (r.saturating_sub(dx), (pw + r).saturating_sub(dx).min(pw));
+        let (lo, hi) = (lo.max(col_lo), hi.min(col_hi));
+        if lo >= hi {
+            continue;
+        }
         let nrow = &padded[at(py + dy)..at(py + dy) + pw];
         let nb = &nrow[lo + dx - r..hi + dx - r];
         let lws = ws.log2();
@@ -192,11 +286,13 @@ const BLOCK: usize = 64;
 
 /// Where [`accumulate_row`] reads each half-window offset's four streams for one row:
 /// forward weights (ring), forward neighbours (padded), backward weights (ring),
-/// backward neighbours (padded), each the start of a `w`-long run.
+/// backward neighbours (padded), each the start of the run for the row's pixels from
+/// column `x0` on.
 fn stream_offsets(
     pw: usize,
     r: usize,
     y: usize,
+    x0: usize,
     half: &[(usize, usize, f32)],
     out: &mut Vec<[usize; 4]>,
 ) {
@@ -209,11 +305,11 @@ fn stream_offsets(
     out.extend(half.iter().enumerate().map(|(k, &(dy, dx, _))| {
         [
             // forward: weights at (x + r, py), neighbour at (x + dx, py + dy) in padded columns
-            ring_row(py, k) + r,
-            padded_row(py + dy) + dx,
+            ring_row(py, k) + r + x0,
+            padded_row(py + dy) + dx + x0,
             // backward: the pair starts at (x + 2r - dx, py - dy) and ends at this pixel
-            ring_row(py - dy, k) + 2 * r - dx,
-            padded_row(py - dy) + 2 * r - dx,
+            ring_row(py - dy, k) + 2 * r - dx + x0,
+            padded_row(py - dy) + 2 * r - dx + x0,
         ]
     }));
 }
@@ -241,7 +337,12 @@ fn accumulate_row(
 ) {
     let w = out.len();
     let full = w - w % BLOCK;
-    for x0 in (0..full).step_by(BLOCK) {
+    // a row's last partial block is done as a whole block overlapping the one before
+    // (each pixel's sums are its own, so the overlap is computed again to the same bits);
+    // only rows shorter than a block take the scalar loop
+    let last = (full < w && w >= BLOCK).then_some(w - BLOCK);
+    let scalar_from = if last.is_some() { w } else { full };
+    for x0 in (0..full).step_by(BLOCK).chain(last) {
         let (mut num, mut den) = (*run::<BLOCK>(padded, centre + x0), [1.0f32; BLOCK]);
         for o in offsets {
             let (a, va) = (
@@ -261,7 +362,7 @@ fn accumulate_row(
             *o = n / d;
         }
     }
-    for (x, o) in out.iter_mut().enumerate().skip(full) {
+    for (x, o) in out.iter_mut().enumerate().skip(scalar_from) {
         let (mut num, mut den) = (padded[centre + x], 1.0f32);
         for of in offsets {
             let (a, b) = (ring[of[0] + x], ring[of[2] + x]);
@@ -315,6 +416,22 @@ mod tests {
         pool.install(reference_cases);
     }
 
+    /// A random test frame and parameters with this radius and spatial sigma.
+    fn case(
+        w: usize,
+        h: usize,
+        seed: u64,
+        radius: usize,
+        sigma_space: f32,
+    ) -> (Frame<f32>, BilateralParams) {
+        let p = BilateralParams {
+            radius,
+            sigma_space,
+            sigma_range: 40.0,
+        };
+        (random_frame(w, h, seed).map(|v| v * 0.05), p)
+    }
+
     fn reference_cases() {
         // one scratch across calls and sizes: bands must not use a stale ring
         let mut scratch = BilateralScratch::default();
@@ -327,12 +444,7 @@ mod tests {
             (33, 20, 13, 1),
             (33, 20, 14, 3),
         ] {
-            let src = random_frame(w, h, seed).map(|v| v * 0.05);
-            let p = BilateralParams {
-                radius,
-                sigma_space: 1.5,
-                sigma_range: 40.0,
-            };
+            let (src, p) = case(w, h, seed, radius, 1.5);
             let mut dst = Frame::new(0, 0);
             bilateral(&src, &p, &mut scratch, &mut dst);
             let r = reference(&src, &p);
@@ -343,6 +455,59 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Inside the field, [`bilateral_in_field`] gives [`bilateral`]'s bits; outside, the
+    /// source's. Round fields (one run a row), a field with a hole and a notch (rows with
+    /// outside pixels between field pixels), rows with no field pixel, radii 1-3, two
+    /// threads (bands start mid-frame) and one scratch across all of them.
+    #[test]
+    fn in_field_equals_the_whole_frame_filter_inside_and_keeps_the_outside() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let mut scratch = BilateralScratch::default();
+            let mut whole = Frame::new(0, 0);
+            let mut part = Frame::new(0, 0);
+            for (w, h, seed, radius) in [
+                (64, 64, 3, 2),
+                (97, 80, 4, 2),
+                (50, 41, 5, 1),
+                (50, 41, 6, 3),
+            ] {
+                let (src, p) = case(w, h, seed, radius, 2.0);
+                let (cx, cy, rr) = (w as f32 / 2.0, h as f32 / 2.0, 0.4 * h as f32);
+                let round = Frame::from_fn(w, h, |x, y| {
+                    u8::from((x as f32 - cx).powi(2) + (y as f32 - cy).powi(2) < rr * rr)
+                });
+                let holed = Frame::from_fn(w, h, |x, y| {
+                    let hole = (x as f32 - cx).abs() < 4.0 && (y as f32 - cy).abs() < 3.0;
+                    let notch = x > w / 2 && y < h / 3;
+                    u8::from(y > 2 && y + 3 < h && !hole && !notch)
+                });
+                bilateral(&src, &p, &mut scratch, &mut whole);
+                for mask in [&round, &holed] {
+                    bilateral_in_field(&src, mask, &p, &mut scratch, &mut part);
+                    for i in 0..w * h {
+                        let want = if mask.data()[i] != 0 {
+                            whole.data()[i]
+                        } else {
+                            src.data()[i]
+                        };
+                        assert_eq!(
+                            part.data()[i].to_bits(),
+                            want.to_bits(),
+                            "{w}x{h} r{radius} at {i}"
+                        );
+                    }
+                }
+                // a mask of another size filters every pixel
+                bilateral_in_field(&src, &Frame::new(3, 3), &p, &mut scratch, &mut part);
+                assert_eq!(part.data(), whole.data());
+            }
+        });
     }
 
     #[test]

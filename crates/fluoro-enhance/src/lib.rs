@@ -207,7 +207,7 @@ impl Enhancer {
         let t = Instant::now();
         if let Some(p) = params.spatial {
             let (src, dst) = split(bufs, recursive, cur, 1);
-            bilateral::bilateral(src, &p, bilateral, dst);
+            bilateral::bilateral_in_field(src, mask, &p, bilateral, dst);
             cur = Slot::Buf1;
         }
         *denoised = cur;
@@ -386,7 +386,7 @@ mod tests {
                 }
                 if let Some(p) = params.spatial {
                     let mut y = Frame::new(0, 0);
-                    bilateral::bilateral(&x, &p, &mut Default::default(), &mut y);
+                    bilateral::bilateral_in_field(&x, &mask, &p, &mut Default::default(), &mut y);
                     x = y;
                 }
                 assert_eq!(

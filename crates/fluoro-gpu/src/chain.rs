@@ -115,7 +115,7 @@ impl GpuEnhancer {
                 &[U, R, R, W, W, R, W, W],
                 &["sample_gate", "hsum", "blend", "gate_select"],
             ),
-            bilateral: Module::new(d, "bilateral", shaders::BILATERAL, &[U, R, W], &["main"]),
+            bilateral: Module::new(d, "bilateral", shaders::BILATERAL, &[U, R, W, R], &["main"]),
             conv: Module::new(d, "gaussian", shaders::GAUSSIAN, &[U, R, W, R], &["main"]),
             clahe: Module::new(
                 d,
@@ -314,8 +314,10 @@ impl GpuEnhancer {
             ),
         ];
         let bg_bilateral = [
-            m.bilateral.bind(d, &[&self.u_bil, &hist_bufs[0], &den]),
-            m.bilateral.bind(d, &[&self.u_bil, &hist_bufs[1], &den]),
+            m.bilateral
+                .bind(d, &[&self.u_bil, &hist_bufs[0], &den, &mask]),
+            m.bilateral
+                .bind(d, &[&self.u_bil, &hist_bufs[1], &den, &mask]),
         ];
         let bg_clahe = m
             .clahe
@@ -505,7 +507,11 @@ impl GpuEnhancer {
         }
         self.primed = true;
         // bilateral: from the new history into den
-        q.write_buffer(&self.u_bil, 0, bytemuck::bytes_of(&BilU::new(w, h, &bp)));
+        q.write_buffer(
+            &self.u_bil,
+            0,
+            bytemuck::bytes_of(&BilU::new(w, h, &bp, true)),
+        );
         // CLAHE
         let (tx, ty) = (cp.tiles_x.clamp(1, w), cp.tiles_y.clamp(1, h));
         let (lo, hi) = (p.range.0, p.range.1.max(p.range.0 + 1e-3));

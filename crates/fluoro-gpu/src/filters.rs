@@ -43,7 +43,7 @@ impl GpuFilters {
     pub fn new(ctx: GpuContext) -> Self {
         let d = &ctx.device;
         let (u, r, w) = (Slot::Uniform, Slot::Read, Slot::Write);
-        let bilateral = Module::new(d, "bilateral", shaders::BILATERAL, &[u, r, w], &["main"]);
+        let bilateral = Module::new(d, "bilateral", shaders::BILATERAL, &[u, r, w, r], &["main"]);
         let conv = Module::new(d, "gaussian", shaders::GAUSSIAN, &[u, r, w, r], &["main"]);
         let bil_uniform = uniform(d, std::mem::size_of::<BilU>() as u64);
         let conv_uniform = [uniform(d, 16), uniform(d, 16)];
@@ -134,11 +134,12 @@ impl GpuFilters {
         q.write_buffer(
             &self.bil_uniform,
             0,
-            bytemuck::bytes_of(&BilU::new(w, h, p)),
+            bytemuck::bytes_of(&BilU::new(w, h, p, false)),
         );
+        // unmasked: the mask slot is bound to the source, never read
         let bg = self
             .bilateral
-            .bind(&self.ctx.device, &[&self.bil_uniform, &b.a, &b.b]);
+            .bind(&self.ctx.device, &[&self.bil_uniform, &b.a, &b.b, &b.a]);
         let mut enc = self
             .ctx
             .device

@@ -17,11 +17,11 @@ pub const STAGES: [&str; 6] = [
 /// Bytes per pixel each stage must read and write at the least (f32 frames): normalize
 /// reads the frame and the mask and writes the result; the gate only samples a sparse
 /// grid (not counted); temporal reads the frame and the history and writes the new
-/// history; bilateral reads and writes one frame; CLAHE reads the frame and the mask for its
+/// history; bilateral reads the frame and the mask and writes the result; CLAHE reads the frame and the mask for its
 /// histograms, then reads and writes the frame; detail reads and writes one frame. What an
 /// implementation moves beyond this (separable passes, half-resolution buffers, the 3x3
 /// gate sums) is overhead the floor does not excuse.
-pub const FLOOR_BYTES_PER_PIXEL: [u64; 6] = [12, 0, 12, 8, 16, 8];
+pub const FLOOR_BYTES_PER_PIXEL: [u64; 6] = [12, 0, 12, 12, 16, 8];
 
 /// Timestamp queries around the chain's passes.
 pub struct GpuProfiler {

@@ -34,7 +34,8 @@ pub(crate) struct BilU {
     pub(crate) width: u32,
     pub(crate) height: u32,
     pub(crate) radius: u32,
-    pub(crate) _p0: u32,
+    /// 1: pixels outside the mask keep their value (the chain's `bilateral_in_field`).
+    pub(crate) masked: u32,
     pub(crate) inv_2ss: f32,
     pub(crate) range_c: f32,
     pub(crate) _p: [f32; 2],
@@ -79,13 +80,14 @@ pub(crate) struct DetailU {
 }
 
 impl BilU {
-    /// The bilateral filter's block for a `w` x `h` frame.
-    pub(crate) fn new(w: usize, h: usize, p: &BilateralParams) -> Self {
+    /// The bilateral filter's block for a `w` x `h` frame; `masked`: only inside the
+    /// mask bound beside it.
+    pub(crate) fn new(w: usize, h: usize, p: &BilateralParams, masked: bool) -> Self {
         Self {
             width: w as u32,
             height: h as u32,
             radius: p.radius as u32,
-            _p0: 0,
+            masked: u32::from(masked),
             inv_2ss: 1.0 / (2.0 * p.sigma_space * p.sigma_space),
             range_c: 1.0 / (2.0 * p.sigma_range * p.sigma_range),
             _p: [0.0; 2],
