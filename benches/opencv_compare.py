@@ -120,11 +120,11 @@ def main():
             rows.append({"size": size, "stage": "temporal_gated", "ours_ms": ours["stages_ms"]["temporal"], "opencv_ms": cv["temporal_gated"]})
             rows.append({"size": size, "stage": "median5_u16", "ours_ms": None, "opencv_ms": cv["median5_u16"]})
     print(f"threads: {a.threads} (OpenCV {cv2.__version__}; our CPU kernels: {simd})")
-    print(f"{'size':>5} {'stage':<14} {'ours ms':>9} {'OpenCV ms':>10} {'ratio':>7}")
+    print(f"{'size':>5} {'stage':<18} {'ours ms':>9} {'OpenCV ms':>10} {'ratio':>7}")
     for r in rows:
         o, c = r["ours_ms"], r["opencv_ms"]
         ratio = f"{c / o:7.2f}" if (o and c) else "      -"
-        print(f"{r['size']:>5} {r['stage']:<14} {o if o is not None else float('nan'):9.3f} {c if c is not None else float('nan'):10.3f} {ratio}")
+        print(f"{r['size']:>5} {r['stage']:<18} {o if o is not None else float('nan'):9.3f} {c if c is not None else float('nan'):10.3f} {ratio}")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(rows, f, indent=1)
