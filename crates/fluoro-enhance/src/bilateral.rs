@@ -340,7 +340,7 @@ fn accumulate_row(
     // a row's last partial block is done as a whole block overlapping the one before
     // (each pixel's sums are its own, so the overlap is computed again to the same bits);
     // only rows shorter than a block take the scalar loop
-    let last = (full < w && w >= BLOCK).then_some(w - BLOCK);
+    let last = (full < w && w >= BLOCK).then(|| w - BLOCK);
     let scalar_from = if last.is_some() { w } else { full };
     for x0 in (0..full).step_by(BLOCK).chain(last) {
         let (mut num, mut den) = (*run::<BLOCK>(padded, centre + x0), [1.0f32; BLOCK]);
