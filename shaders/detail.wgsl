@@ -1,4 +1,5 @@
-// Two-band detail enhancement (fluoro_enhance::detail::enhance_detail):
+// Two-band detail enhancement (fluoro_enhance::detail::enhance_detail_in_field: the fine
+// blur taken as the source outside the field, as the CPU's blur_in_field leaves it):
 //   `down`:    half-resolution 2x2 mean of the fine blur
 //   `combine`: out = x + gf (x - fine) + gc (fine - coarse), coarse bilinearly upsampled
 //              (3/4 - 1/4 weights, centred samples)
@@ -20,6 +21,12 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> half_img: array<f32>;
 @group(0) @binding(4) var<storage, read> coarse: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(6) var<storage, read> mask: array<f32>;
+
+// the fine blur inside the field, the source outside it
+fn fine_at(k: u32) -> f32 {
+    return select(fine[k], x_in[k], mask[k] == 0.0);
+}
 
 @compute @workgroup_size(16, 16, 1)
 fn down(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -28,7 +35,7 @@ fn down(@builtin(global_invocation_id) gid: vec3<u32>) {
     let y1 = min(2u * gid.y + 1u, p.height - 1u);
     let x0 = min(2u * gid.x, p.width - 1u);
     let x1 = min(2u * gid.x + 1u, p.width - 1u);
-    half_img[gid.y * p.hw + gid.x] = 0.25 * (fine[y0 * p.width + x0] + fine[y0 * p.width + x1] + fine[y1 * p.width + x0] + fine[y1 * p.width + x1]);
+    half_img[gid.y * p.hw + gid.x] = 0.25 * (fine_at(y0 * p.width + x0) + fine_at(y0 * p.width + x1) + fine_at(y1 * p.width + x0) + fine_at(y1 * p.width + x1));
 }
 
 fn coarse_at(i: u32, y0: u32, y1: u32, ay: f32) -> f32 {
@@ -57,6 +64,6 @@ fn combine(@builtin(global_invocation_id) gid: vec3<u32>) {
     let cc = 0.75 * c + 0.25 * nb;
     let k = y * p.width + x;
     let v = x_in[k];
-    let f = fine[k];
+    let f = fine_at(k);
     dst[k] = v + p.gf * (v - f) + p.gc * (f - cc);
 }

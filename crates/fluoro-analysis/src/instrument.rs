@@ -14,7 +14,8 @@
 
 use crate::components::{Component, Components};
 use fluoro_core::Frame;
-use fluoro_enhance::gaussian::{LargeBlurScratch, blur, kernel};
+use fluoro_enhance::field::FieldSpans;
+use fluoro_enhance::gaussian::{LargeBlurScratch, blur, blur_in_field, kernel};
 use fluoro_enhance::quality::{dark_end_position, profile};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -88,6 +89,8 @@ pub struct InstrumentDetector {
     strong: Vec<(u32, u32)>,
     fine_kernel: Vec<f32>,
     large: LargeBlurScratch,
+    /// The field's row spans, for the fine blur.
+    spans: FieldSpans,
     mm_per_px: Option<f64>,
     /// The previous frame's detection: where the shaft was a moment ago.
     previous: Option<Detection>,
@@ -174,7 +177,18 @@ impl InstrumentDetector {
             self.fine_kernel = kernel(self.params.fine_sigma_px);
         }
         let bg_sigma = (self.params.bg_sigma_frac * size as f32).max(1.5);
-        blur(f, &self.fine_kernel, &mut self.tmp, &mut self.fine);
+        // with the field's mask, only the field is blurred (the outside kept as it is)
+        match binary {
+            Some((mask, _)) => blur_in_field(
+                f,
+                mask,
+                &mut self.spans,
+                &self.fine_kernel,
+                &mut self.tmp,
+                &mut self.fine,
+            ),
+            None => blur(f, &self.fine_kernel, &mut self.tmp, &mut self.fine),
+        }
         self.large.prepare_rows(&self.fine, bg_sigma);
         self.response.reshape(w, h);
         self.binary.reshape(w, h);

@@ -8,6 +8,7 @@
 
 use crate::border::reflect101;
 use crate::fastmath::exp2_neg;
+use crate::field::{FieldSpans, keep_outside};
 use crate::par::par_chunks_with;
 use fluoro_core::Frame;
 use serde::{Deserialize, Serialize};
@@ -40,7 +41,7 @@ pub struct BilateralScratch {
     bands: Vec<BandScratch>,
     call: u64,
     /// Each row's columns from its first to its last field pixel.
-    spans: Vec<(usize, usize)>,
+    spans: FieldSpans,
 }
 
 /// One band's buffers: rings of padded source rows and of pair-weight rows, and where a
@@ -90,39 +91,6 @@ pub fn bilateral_in_field(
     filter(src, mask, p, scratch, dst);
 }
 
-/// The columns `a..b` from each row's first to its last field pixel (`0..w` without a
-/// mask; `0..0` for a row outside the field), into `spans`. The mask is scanned eight
-/// bytes at a time from each end.
-fn field_spans(mask: Option<&Frame<u8>>, w: usize, h: usize, spans: &mut Vec<(usize, usize)>) {
-    spans.clear();
-    let Some(m) = mask else {
-        spans.resize(h, (0, w));
-        return;
-    };
-    spans.extend((0..h).map(|y| {
-        let row = m.row(y);
-        let head = row.len() / 8 * 8;
-        // the words of eight bytes with a field pixel, from either end, then the byte
-        let word =
-            |i: &usize| u64::from_ne_bytes(row[*i..*i + 8].try_into().expect("8 bytes")) != 0;
-        let first = (0..head).step_by(8).find(word).unwrap_or(head);
-        let Some(a) = row[first..].iter().position(|&v| v != 0).map(|j| first + j) else {
-            return (0, 0);
-        };
-        let last = match row[head..].iter().any(|&v| v != 0) {
-            true => head,
-            // a word with a field pixel exists: the one at `a` at least
-            false => (0..head).step_by(8).rev().find(word).unwrap_or(a / 8 * 8),
-        };
-        let b = last
-            + row[last..]
-                .iter()
-                .rposition(|&v| v != 0)
-                .map_or(0, |j| j + 1);
-        (a, b.max(a + 1))
-    }));
-}
-
 fn filter(
     src: &Frame<f32>,
     mask: Option<&Frame<u8>>,
@@ -144,7 +112,7 @@ fn filter(
         call,
         spans,
     } = scratch;
-    field_spans(mask, w, h, spans);
+    spans.update(mask, w, h);
     let spans = &*spans;
     // one of each offset pair (o, -o) of the round window: rows below, or right on the row
     half.clear();
@@ -192,10 +160,9 @@ fn filter(
             for py in first_needed..=y + r {
                 // padded row py's pairs serve output rows py - r ..= py, each at padded
                 // columns from its first field pixel to 2r past its last
-                let cols = (py.saturating_sub(r)..=py.min(h - 1))
-                    .map(|oy| spans[oy])
-                    .filter(|&(a, b)| a < b)
-                    .fold((pw, 0), |(lo, hi), (a, b)| (lo.min(a), hi.max(b + 2 * r)));
+                let cols = spans
+                    .union(py as isize - r as isize..=py as isize)
+                    .map_or((pw, 0), |(a, b)| (a, b + 2 * r));
                 let slot = (py % (r + 1)) * n * pw;
                 pair_weights_row(
                     padded,
@@ -207,7 +174,7 @@ fn filter(
                 );
             }
             band.last_row = Some((call, y));
-            let (a, b) = spans[y];
+            let (a, b) = spans.row(y);
             let src_row = src.row(y);
             out[..a].copy_from_slice(&src_row[..a]);
             out[b.max(a)..].copy_from_slice(&src_row[b.max(a)..]);
@@ -218,14 +185,7 @@ fn filter(
                 // pixels outside the field between the row's first and last field pixel
                 // (a field that is not convex) keep their value too
                 if let Some(m) = mask {
-                    let m = &m.row(y)[a..b];
-                    if m.iter().fold(u8::MAX, |x, &v| x.min(v)) == 0 {
-                        for ((o, &v), &s) in out[a..b].iter_mut().zip(m).zip(&src_row[a..b]) {
-                            if v == 0 {
-                                *o = s;
-                            }
-                        }
-                    }
+                    keep_outside(&m.row(y)[a..b], &src_row[a..b], &mut out[a..b]);
                 }
             }
         },

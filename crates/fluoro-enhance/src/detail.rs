@@ -3,7 +3,8 @@
 //! `out = x + fine_gain * (x - G(s1) x) + coarse_gain * (G(s1) x - G(s2) x)`: the fine band
 //! sharpens instrument edges, the coarse band lifts lamina contours, and the base is kept.
 
-use crate::gaussian::{blur, kernel};
+use crate::field::FieldSpans;
+use crate::gaussian::{blur, blur_in_field, kernel};
 use crate::par::{par_chunks_with, reused};
 use fluoro_core::Frame;
 use rayon::prelude::*;
@@ -45,6 +46,8 @@ pub struct DetailScratch {
     half_tmp: Frame<f32>,
     kernels: Option<(f32, f32, Vec<f32>, Vec<f32>)>,
     rows: Vec<Vec<f32>>,
+    /// The field's row spans, for the fine blur.
+    spans: FieldSpans,
 }
 
 /// Enhances `src` into `dst`.
@@ -54,6 +57,30 @@ pub struct DetailScratch {
 /// at a quarter of the cost of a full-resolution 37-tap blur.
 pub fn enhance_detail(
     src: &Frame<f32>,
+    p: &DetailParams,
+    s: &mut DetailScratch,
+    dst: &mut Frame<f32>,
+) {
+    detail_with(src, None, p, s, dst);
+}
+
+/// [`enhance_detail`] with the fine blur made inside the field only
+/// ([`crate::gaussian::blur_in_field`]): outside the shutter the fine band is 0. Inside,
+/// only pixels whose half-resolution coarse band reaches outside the field differ from
+/// [`enhance_detail`]'s (the rim, where the display shows the field's edge).
+pub fn enhance_detail_in_field(
+    src: &Frame<f32>,
+    mask: &Frame<u8>,
+    p: &DetailParams,
+    s: &mut DetailScratch,
+    dst: &mut Frame<f32>,
+) {
+    detail_with(src, Some(mask), p, s, dst);
+}
+
+fn detail_with(
+    src: &Frame<f32>,
+    mask: Option<&Frame<u8>>,
     p: &DetailParams,
     s: &mut DetailScratch,
     dst: &mut Frame<f32>,
@@ -73,7 +100,10 @@ pub fn enhance_detail(
         ));
     }
     let (_, _, kf, kc) = s.kernels.as_ref().expect("set above");
-    blur(src, kf, &mut s.tmp, &mut s.fine);
+    match mask {
+        Some(m) => blur_in_field(src, m, &mut s.spans, kf, &mut s.tmp, &mut s.fine),
+        None => blur(src, kf, &mut s.tmp, &mut s.fine),
+    }
     let (hw, hh) = (w.div_ceil(2), h.div_ceil(2));
     s.half.reshape(hw, hh);
     let fine = &s.fine;

@@ -1,6 +1,7 @@
 //! Separable Gaussian blur, row-parallel, reflect-101 borders.
 
 use crate::border::reflect101;
+use crate::field::{FieldSpans, keep_outside};
 pub use crate::large_blur::{LargeBlurScratch, blur_large};
 use fluoro_core::Frame;
 use rayon::prelude::*;
@@ -28,6 +29,36 @@ pub fn kernel(sigma: f32) -> Vec<f32> {
 /// filter the whole frame horizontally first. Both give the same values (same sums in the
 /// same order).
 pub fn blur(src: &Frame<f32>, kernel: &[f32], tmp: &mut Frame<f32>, dst: &mut Frame<f32>) {
+    blur_with(src, None, kernel, tmp, dst);
+}
+
+/// [`blur`] inside the field only: pixels where `mask` is 0 keep the source's value, and
+/// each row is filtered only from its first to its last field pixel (`spans`, made here
+/// from the mask; a round field leaves about a quarter of the frame outside). Field pixels
+/// get exactly [`blur`]'s values: their neighbours outside the field are read as they are.
+/// A mask of another size than `src` is ignored (every pixel blurred).
+pub fn blur_in_field(
+    src: &Frame<f32>,
+    mask: &Frame<u8>,
+    spans: &mut FieldSpans,
+    kernel: &[f32],
+    tmp: &mut Frame<f32>,
+    dst: &mut Frame<f32>,
+) {
+    if mask.size() != src.size() {
+        return blur(src, kernel, tmp, dst);
+    }
+    spans.update(Some(mask), src.width(), src.height());
+    blur_with(src, Some((mask, spans)), kernel, tmp, dst);
+}
+
+fn blur_with(
+    src: &Frame<f32>,
+    field: Option<(&Frame<u8>, &FieldSpans)>,
+    kernel: &[f32],
+    tmp: &mut Frame<f32>,
+    dst: &mut Frame<f32>,
+) {
     let (w, h) = src.size();
     dst.reshape(w, h);
     let r = kernel.len() / 2;
@@ -36,6 +67,12 @@ pub fn blur(src: &Frame<f32>, kernel: &[f32], tmp: &mut Frame<f32>, dst: &mut Fr
     let per_band = h.div_ceil(bands).max(1);
     if h == 0 || w == 0 || per_band < 8 * r || r >= h {
         two_pass(src, kernel, tmp, dst);
+        if let Some((mask, spans)) = field {
+            dst.data_mut()
+                .par_chunks_mut(w)
+                .enumerate()
+                .for_each(|(y, o)| keep_outside_row(src.row(y), mask.row(y), spans.row(y), o));
+        }
         return;
     }
     let bands = h.div_ceil(per_band);
@@ -52,14 +89,30 @@ pub fn blur(src: &Frame<f32>, kernel: &[f32], tmp: &mut Frame<f32>, dst: &mut Fr
             let slot = |p: isize| p.rem_euclid(ring as isize) as usize;
             for x0 in (0..w).step_by(strip) {
                 let sw = strip.min(w - x0);
+                // the strip's columns (strip-relative) that output rows `ys` need
+                let cols = |ys: std::ops::RangeInclusive<isize>| -> (usize, usize) {
+                    let Some((_, spans)) = field else {
+                        return (0, sw);
+                    };
+                    match spans.union(ys) {
+                        Some((a, b)) if a < x0 + sw && b > x0 => {
+                            (a.max(x0) - x0, b.min(x0 + sw) - x0)
+                        }
+                        _ => (0, 0),
+                    }
+                };
                 let fill = |rows: &mut [f32], p: isize| {
-                    let s = slot(p);
-                    horizontal_span(
-                        src.row(reflect101(p, h)),
-                        kernel,
-                        x0,
-                        &mut rows[s * sw..(s + 1) * sw],
-                    );
+                    // ring row p serves output rows p - r ..= p + r
+                    let (ca, cb) = cols(p - r as isize..=p + r as isize);
+                    if ca < cb {
+                        let s = slot(p);
+                        horizontal_span(
+                            src.row(reflect101(p, h)),
+                            kernel,
+                            x0 + ca,
+                            &mut rows[s * sw + ca..s * sw + cb],
+                        );
+                    }
                 };
                 for p in y0 as isize - r as isize..(y0 + r) as isize {
                     fill(rows, p);
@@ -74,11 +127,31 @@ pub fn blur(src: &Frame<f32>, kernel: &[f32], tmp: &mut Frame<f32>, dst: &mut Fr
                         crate::prefetch::prefetch(&n[x0..x0 + sw]);
                     }
                     fill(rows, y + r as isize);
-                    vertical_ring(rows, sw, y, kernel, &mut o[x0..x0 + sw]);
+                    let (ca, cb) = cols(y..=y);
+                    if ca < cb {
+                        // the ring from column ca on: every slot keeps its stride sw
+                        vertical_ring(&rows[ca..], sw, y, kernel, &mut o[x0 + ca..x0 + cb]);
+                    }
+                    if let Some((mask, _)) = field {
+                        let (s, m) = (src.row(y as usize), mask.row(y as usize));
+                        let (a, b) = (x0 + ca, x0 + cb.max(ca));
+                        o[x0..a].copy_from_slice(&s[x0..a]);
+                        o[b..x0 + sw].copy_from_slice(&s[b..x0 + sw]);
+                        keep_outside(&m[a..b], &s[a..b], &mut o[a..b]);
+                    }
                     y += 1;
                 }
             }
         });
+}
+
+/// Row `o` (blurred) with the pixels outside the field set back to the source's: those
+/// outside the row's span `(a, b)` and those between that the mask leaves out.
+fn keep_outside_row(src: &[f32], mask: &[u8], (a, b): (usize, usize), o: &mut [f32]) {
+    let b = b.max(a);
+    o[..a].copy_from_slice(&src[..a]);
+    o[b..].copy_from_slice(&src[b..]);
+    keep_outside(&mask[a..b], &src[a..b], &mut o[a..b]);
 }
 
 /// Bytes the vertical pass's ring of rows may take: about half of a 32-48 KB L1 data
@@ -316,6 +389,46 @@ pub(crate) mod tests {
         use rand::{RngExt, SeedableRng};
         let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
         Frame::from_fn(w, h, |_, _| rng.random::<f32>() * 4000.0)
+    }
+
+    /// Inside the field, [`blur_in_field`] gives [`blur`]'s bits; outside, the source's:
+    /// the banded path over several column strips (rows whose field misses a strip), and
+    /// the two-pass path of small frames; a round field and one with a hole and a notch.
+    #[test]
+    fn in_field_equals_the_whole_frame_blur_inside_and_keeps_the_outside() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let (mut tmp, mut whole, mut part) =
+                (Frame::new(0, 0), Frame::new(0, 0), Frame::new(0, 0));
+            let mut spans = FieldSpans::default();
+            for (w, h, sigma) in [(1100, 330, 1.5), (1000, 200, 1.0), (60, 50, 1.5)] {
+                let src = random_frame(w, h, w as u64);
+                let k = kernel(sigma);
+                let (cx, cy, rr) = (w as f32 / 2.0, h as f32 / 2.0, 0.45 * h as f32);
+                let round = Frame::from_fn(w, h, |x, y| {
+                    u8::from((x as f32 - cx).powi(2) + (y as f32 - cy).powi(2) < rr * rr)
+                });
+                let holed = Frame::from_fn(w, h, |x, y| {
+                    let hole = (x as f32 - cx).abs() < 9.0 && (y as f32 - cy).abs() < 5.0;
+                    u8::from(y > 3 && y + 4 < h && !hole && !(x > w / 2 && y < h / 3))
+                });
+                blur(&src, &k, &mut tmp, &mut whole);
+                for mask in [&round, &holed] {
+                    blur_in_field(&src, mask, &mut spans, &k, &mut tmp, &mut part);
+                    for i in 0..w * h {
+                        let want = if mask.data()[i] != 0 {
+                            whole.data()[i]
+                        } else {
+                            src.data()[i]
+                        };
+                        assert_eq!(part.data()[i].to_bits(), want.to_bits(), "{w}x{h} at {i}");
+                    }
+                }
+            }
+        });
     }
 
     /// The banded ring path gives the same bits as the plain two passes (tall frames take

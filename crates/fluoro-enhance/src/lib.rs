@@ -11,6 +11,7 @@ pub mod clahe;
 pub mod detail;
 pub mod display;
 pub mod fastmath;
+pub mod field;
 pub mod gaussian;
 pub mod large_blur;
 pub mod normalize;
@@ -289,12 +290,12 @@ impl<'a> DisplayStage<'a> {
         // it nor the denoised frame
         let (out, out_slot): (&'a Frame<f32>, Slot) = match (params.clahe, params.detail) {
             (Some(_), Some(p)) => {
-                detail::enhance_detail(a, &p, detail, b);
+                detail::enhance_detail_in_field(a, mask, &p, detail, b);
                 (b, slot_b)
             }
             (Some(_), None) => (a, slot_a),
             (None, Some(p)) => {
-                detail::enhance_detail(src, &p, detail, a);
+                detail::enhance_detail_in_field(src, mask, &p, detail, a);
                 (a, slot_a)
             }
             (None, None) => (src, denoised),
@@ -401,7 +402,7 @@ mod tests {
                 }
                 if let Some(p) = params.detail {
                     let mut y = Frame::new(0, 0);
-                    detail::enhance_detail(&x, &p, &mut Default::default(), &mut y);
+                    detail::enhance_detail_in_field(&x, &mask, &p, &mut Default::default(), &mut y);
                     x = y;
                 }
                 assert_eq!(out.data(), x.data(), "output, switches {bits:04b}");

@@ -128,7 +128,7 @@ impl GpuEnhancer {
                 d,
                 "detail",
                 shaders::DETAIL,
-                &[U, R, R, W, R, W],
+                &[U, R, R, W, R, W, R],
                 &["down", "combine"],
             ),
         };
@@ -331,9 +331,10 @@ impl GpuEnhancer {
             m.conv
                 .bind(d, &[&self.u_conv[3], &half_tmp, &half_blur, &self.k_coarse]),
         ];
-        let bg_detail = m
-            .detail
-            .bind(d, &[&self.u_detail, &cl, &fine, &half, &half_blur, &out]);
+        let bg_detail = m.detail.bind(
+            d,
+            &[&self.u_detail, &cl, &fine, &half, &half_blur, &out, &mask],
+        );
         let s = Sized {
             w,
             h,

@@ -14,14 +14,14 @@ pub const STAGES: [&str; 6] = [
     "detail",
 ];
 
-/// Bytes per pixel each stage must read and write at the least (f32 frames): normalize
-/// reads the frame and the mask and writes the result; the gate only samples a sparse
-/// grid (not counted); temporal reads the frame and the history and writes the new
-/// history; bilateral reads the frame and the mask and writes the result; CLAHE reads the frame and the mask for its
-/// histograms, then reads and writes the frame; detail reads and writes one frame. What an
+/// Bytes per pixel each stage must read and write at the least (f32 frames): normalize,
+/// bilateral and detail read the frame and the mask and write the result (the last two
+/// filter only inside the field); the gate only samples a sparse grid (not counted);
+/// temporal reads the frame and the history and writes the new history; CLAHE reads the
+/// frame and the mask for its histograms, then reads and writes the frame. What an
 /// implementation moves beyond this (separable passes, half-resolution buffers, the 3x3
 /// gate sums) is overhead the floor does not excuse.
-pub const FLOOR_BYTES_PER_PIXEL: [u64; 6] = [12, 0, 12, 12, 16, 8];
+pub const FLOOR_BYTES_PER_PIXEL: [u64; 6] = [12, 0, 12, 12, 16, 12];
 
 /// Timestamp queries around the chain's passes.
 pub struct GpuProfiler {

@@ -1,0 +1,110 @@
+//! The field's extent row by row: from each row's first to its last pixel inside the
+//! shutter mask. Filters use it to skip the pixels outside (a round field leaves about a
+//! quarter of a square frame outside), passing those through unchanged.
+
+use fluoro_core::Frame;
+
+/// Each row's columns `a..b` from its first to its last field pixel (`0..0` for a row
+/// with none), or every row whole when there is no mask.
+#[derive(Clone, Debug, Default)]
+pub struct FieldSpans {
+    spans: Vec<(usize, usize)>,
+}
+
+impl FieldSpans {
+    /// The spans of `mask`, or of a `w` x `h` frame without one (every row whole). The
+    /// mask is scanned eight bytes at a time from each end of a row.
+    pub fn update(&mut self, mask: Option<&Frame<u8>>, w: usize, h: usize) {
+        self.spans.clear();
+        let Some(m) = mask else {
+            self.spans.resize(h, (0, w));
+            return;
+        };
+        self.spans
+            .extend((0..m.height()).map(|y| row_span(m.row(y))));
+    }
+
+    /// Row `y`'s span (`0..0` past the last row).
+    pub fn row(&self, y: usize) -> (usize, usize) {
+        self.spans.get(y).copied().unwrap_or((0, 0))
+    }
+
+    /// The smallest span holding the spans of rows `ys` (rows past either end ignored),
+    /// or `None` when none of them has a field pixel.
+    pub fn union(&self, ys: std::ops::RangeInclusive<isize>) -> Option<(usize, usize)> {
+        let lo = (*ys.start()).max(0) as usize;
+        let hi = (*ys.end()).min(self.spans.len() as isize - 1);
+        if hi < lo as isize {
+            return None;
+        }
+        self.spans[lo..=hi as usize]
+            .iter()
+            .filter(|(a, b)| a < b)
+            .fold(None, |u, &(a, b)| match u {
+                None => Some((a, b)),
+                Some((ua, ub)) => Some((ua.min(a), ub.max(b))),
+            })
+    }
+}
+
+/// From the row's first to its last non-zero byte.
+fn row_span(row: &[u8]) -> (usize, usize) {
+    let head = row.len() / 8 * 8;
+    // the words of eight bytes with a field pixel, from either end, then the byte
+    let word = |i: &usize| u64::from_ne_bytes(row[*i..*i + 8].try_into().expect("8 bytes")) != 0;
+    let first = (0..head).step_by(8).find(word).unwrap_or(head);
+    let Some(a) = row[first..].iter().position(|&v| v != 0).map(|j| first + j) else {
+        return (0, 0);
+    };
+    let last = if row[head..].iter().any(|&v| v != 0) {
+        head
+    } else {
+        // a word with a field pixel exists: the one holding `a` at least
+        (0..head).step_by(8).rev().find(word).unwrap_or(a / 8 * 8)
+    };
+    let b = last
+        + row[last..]
+            .iter()
+            .rposition(|&v| v != 0)
+            .map_or(0, |j| j + 1);
+    (a, b.max(a + 1))
+}
+
+/// Pixels of row `a..b` (`out`) outside the field (`mask`, the same columns) set to the
+/// source's (`src`): for a field that is not convex, whose rows have outside pixels
+/// between their first and last field pixel. Checks the mask first (a min reduction that
+/// vectorises), so a convex field's row costs one pass over its mask.
+pub fn keep_outside(mask: &[u8], src: &[f32], out: &mut [f32]) {
+    if mask.iter().fold(u8::MAX, |x, &v| x.min(v)) != 0 {
+        return;
+    }
+    for ((o, &m), &s) in out.iter_mut().zip(mask).zip(src) {
+        if m == 0 {
+            *o = s;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_are_each_rows_first_to_last_field_pixel() {
+        // rows of 21 bytes: two 8-byte words and a 5-byte tail
+        let rows: [&[usize]; 6] = [&[], &[0], &[20], &[3, 17], &[9, 10, 11], &[7, 8, 16]];
+        let mask = Frame::from_fn(21, rows.len(), |x, y| u8::from(rows[y].contains(&x)));
+        let mut s = FieldSpans::default();
+        s.update(Some(&mask), 21, 6);
+        let want = [(0, 0), (0, 1), (20, 21), (3, 18), (9, 12), (7, 17)];
+        for (y, w) in want.iter().enumerate() {
+            assert_eq!(s.row(y), *w, "row {y}");
+        }
+        assert_eq!(s.union(-3..=1), Some((0, 1)));
+        assert_eq!(s.union(0..=0), None);
+        assert_eq!(s.union(3..=9), Some((3, 18)));
+        assert_eq!(s.union(7..=9), None);
+        s.update(None, 21, 2);
+        assert_eq!((s.row(0), s.row(1), s.row(2)), ((0, 21), (0, 21), (0, 0)));
+    }
+}
