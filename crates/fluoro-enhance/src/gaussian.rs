@@ -69,7 +69,7 @@ fn blur_with(
         two_pass(src, kernel, tmp, dst);
         if let Some((mask, spans)) = field {
             dst.data_mut()
-                .par_chunks_mut(w)
+                .par_chunks_mut(w.max(1))
                 .enumerate()
                 .for_each(|(y, o)| keep_outside_row(src.row(y), mask.row(y), spans.row(y), o));
         }

@@ -431,6 +431,16 @@ mod tests {
             let mut tmp = Frame::new(0, 0);
             gaussian::blur(&f, &gaussian::kernel(2.0), &mut tmp, &mut out);
             assert_eq!(out.size(), (w, h));
+            let mut spans = field::FieldSpans::default();
+            gaussian::blur_in_field(
+                &f,
+                &mask,
+                &mut spans,
+                &gaussian::kernel(2.0),
+                &mut tmp,
+                &mut out,
+            );
+            assert_eq!(out.size(), (w, h));
             let mut u8s = Frame::new(3, 3);
             display::to_u8(
                 &f,
