@@ -8,7 +8,7 @@
 
 use crate::border::reflect101;
 use crate::fastmath::exp2_neg;
-use crate::field::{FieldSpans, keep_outside};
+use crate::field::{FieldSpans, keep_outside_row};
 use crate::par::par_chunks_with;
 use fluoro_core::Frame;
 use serde::{Deserialize, Serialize};
@@ -175,18 +175,15 @@ fn filter(
             }
             band.last_row = Some((call, y));
             let (a, b) = spans.row(y);
-            let src_row = src.row(y);
-            out[..a].copy_from_slice(&src_row[..a]);
-            out[b.max(a)..].copy_from_slice(&src_row[b.max(a)..]);
             if a < b {
                 stream_offsets(pw, r, y, a, half, &mut band.offsets);
                 let centre = ((y + r) % ring_rows) * pw + r + a;
                 accumulate_row(padded, &band.ring, centre, &band.offsets, &mut out[a..b]);
-                // pixels outside the field between the row's first and last field pixel
-                // (a field that is not convex) keep their value too
-                if let Some(m) = mask {
-                    keep_outside(&m.row(y)[a..b], &src_row[a..b], &mut out[a..b]);
-                }
+            }
+            // the pixels outside the field (around the span, and in it where the field is
+            // not convex) keep their value
+            if let Some(m) = mask {
+                keep_outside_row(m.row(y), src.row(y), (a, b), out);
             }
         },
     );

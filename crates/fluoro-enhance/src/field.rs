@@ -74,7 +74,7 @@ fn row_span(row: &[u8]) -> (usize, usize) {
 /// source's (`src`): for a field that is not convex, whose rows have outside pixels
 /// between their first and last field pixel. Checks the mask first (a min reduction that
 /// vectorises), so a convex field's row costs one pass over its mask.
-pub fn keep_outside(mask: &[u8], src: &[f32], out: &mut [f32]) {
+fn keep_outside(mask: &[u8], src: &[f32], out: &mut [f32]) {
     if mask.iter().fold(u8::MAX, |x, &v| x.min(v)) != 0 {
         return;
     }
@@ -83,6 +83,16 @@ pub fn keep_outside(mask: &[u8], src: &[f32], out: &mut [f32]) {
             *o = s;
         }
     }
+}
+
+/// Row `out` (filtered in `a..b` only) with every pixel outside the field set to the
+/// source's: those outside the row's span `(a, b)` and those between that the mask leaves
+/// out. The one outside rule of the filters that skip the outside of the field.
+pub fn keep_outside_row(mask: &[u8], src: &[f32], (a, b): (usize, usize), out: &mut [f32]) {
+    let b = b.max(a);
+    out[..a].copy_from_slice(&src[..a]);
+    out[b..].copy_from_slice(&src[b..]);
+    keep_outside(&mask[a..b], &src[a..b], &mut out[a..b]);
 }
 
 #[cfg(test)]

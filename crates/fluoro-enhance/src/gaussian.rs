@@ -1,7 +1,7 @@
 //! Separable Gaussian blur, row-parallel, reflect-101 borders.
 
 use crate::border::reflect101;
-use crate::field::{FieldSpans, keep_outside};
+use crate::field::{FieldSpans, keep_outside_row};
 pub use crate::large_blur::{LargeBlurScratch, blur_large};
 use fluoro_core::Frame;
 use rayon::prelude::*;
@@ -71,7 +71,7 @@ fn blur_with(
             dst.data_mut()
                 .par_chunks_mut(w.max(1))
                 .enumerate()
-                .for_each(|(y, o)| keep_outside_row(src.row(y), mask.row(y), spans.row(y), o));
+                .for_each(|(y, o)| keep_outside_row(mask.row(y), src.row(y), spans.row(y), o));
         }
         return;
     }
@@ -133,25 +133,18 @@ fn blur_with(
                         vertical_ring(&rows[ca..], sw, y, kernel, &mut o[x0 + ca..x0 + cb]);
                     }
                     if let Some((mask, _)) = field {
-                        let (s, m) = (src.row(y as usize), mask.row(y as usize));
-                        let (a, b) = (x0 + ca, x0 + cb.max(ca));
-                        o[x0..a].copy_from_slice(&s[x0..a]);
-                        o[b..x0 + sw].copy_from_slice(&s[b..x0 + sw]);
-                        keep_outside(&m[a..b], &s[a..b], &mut o[a..b]);
+                        let cut = x0..x0 + sw;
+                        keep_outside_row(
+                            &mask.row(y as usize)[cut.clone()],
+                            &src.row(y as usize)[cut.clone()],
+                            (ca, cb),
+                            &mut o[cut],
+                        );
                     }
                     y += 1;
                 }
             }
         });
-}
-
-/// Row `o` (blurred) with the pixels outside the field set back to the source's: those
-/// outside the row's span `(a, b)` and those between that the mask leaves out.
-fn keep_outside_row(src: &[f32], mask: &[u8], (a, b): (usize, usize), o: &mut [f32]) {
-    let b = b.max(a);
-    o[..a].copy_from_slice(&src[..a]);
-    o[b..].copy_from_slice(&src[b..]);
-    keep_outside(&mask[a..b], &src[a..b], &mut o[a..b]);
 }
 
 /// Bytes the vertical pass's ring of rows may take: about half of a 32-48 KB L1 data
