@@ -6,61 +6,21 @@
 //! Buffers, bind groups and pipelines are created once per frame size; the steady state
 //! allocates nothing and compiles nothing.
 
+mod resources;
+
 use crate::context::{GpuContext, GpuError};
-use crate::layout::{Module, Slot};
-use crate::shaders;
 use crate::uniforms::{BilU, ClaheU, ConvU, DetailU, NormU, TempU};
 use fluoro_core::Frame;
 use fluoro_enhance::EnhanceParams;
-use fluoro_enhance::gaussian::kernel;
 use fluoro_enhance::normalize::{Intensity, LOG_SCALE};
-
-struct Modules {
-    norm: Module,
-    temporal: Module,
-    bilateral: Module,
-    conv: Module,
-    clahe: Module,
-    detail: Module,
-}
-
-/// Everything sized for one frame size.
-struct Sized {
-    w: usize,
-    h: usize,
-    input: wgpu::Buffer,
-    mask: wgpu::Buffer,
-    norm: wgpu::Buffer,
-    hist: [wgpu::Buffer; 2],
-    out: wgpu::Buffer,
-    den_ref: wgpu::Buffer,
-    /// Read-back buffers (denoised, output) per slot: two frames can be in flight.
-    stage: [(wgpu::Buffer, wgpu::Buffer); 2],
-    n_samples: usize,
-    sample_grid: (u32, u32, u32),
-    // bind groups
-    bg_norm: wgpu::BindGroup,
-    bg_temporal: [wgpu::BindGroup; 2],
-    bg_bilateral: [wgpu::BindGroup; 2],
-    bg_clahe: wgpu::BindGroup,
-    bg_conv: [wgpu::BindGroup; 4],
-    bg_detail: wgpu::BindGroup,
-}
+use resources::{Modules, Sized, SizedResources, Uniforms};
 
 /// The GPU enhancement chain (same parameters and results as `fluoro_enhance::Enhancer`).
 pub struct GpuEnhancer {
     ctx: GpuContext,
     params: EnhanceParams,
     m: Modules,
-    u_norm: wgpu::Buffer,
-    u_temp: wgpu::Buffer,
-    u_bil: wgpu::Buffer,
-    u_clahe: wgpu::Buffer,
-    u_conv: [wgpu::Buffer; 4],
-    u_detail: wgpu::Buffer,
-    k_fine: wgpu::Buffer,
-    k_coarse: wgpu::Buffer,
-    kernel_radii: (usize, usize),
+    u: Uniforms,
     clahe_hist: Option<wgpu::Buffer>,
     clahe_luts: Option<wgpu::Buffer>,
     sized: Option<Sized>,
@@ -79,90 +39,14 @@ pub struct GpuEnhancer {
     profiler: Option<crate::profile::GpuProfiler>,
 }
 
-fn buf(d: &wgpu::Device, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
-    d.create_buffer(&wgpu::BufferDescriptor {
-        label: Some(label),
-        size: size.max(16),
-        usage,
-        mapped_at_creation: false,
-    })
-}
-
-const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
-    .union(wgpu::BufferUsages::COPY_DST)
-    .union(wgpu::BufferUsages::COPY_SRC);
-const UNIFORM: wgpu::BufferUsages = wgpu::BufferUsages::UNIFORM.union(wgpu::BufferUsages::COPY_DST);
-const STAGING: wgpu::BufferUsages =
-    wgpu::BufferUsages::MAP_READ.union(wgpu::BufferUsages::COPY_DST);
-
 impl GpuEnhancer {
     /// Compiles every pipeline on `ctx`.
     pub fn new(ctx: GpuContext, params: EnhanceParams) -> Self {
-        use Slot::{Read as R, Uniform as U, Write as W};
-        let d = &ctx.device;
-        let m = Modules {
-            norm: Module::new(
-                d,
-                "normalize",
-                shaders::NORMALIZE,
-                &[U, R, R, W, W, W],
-                &["transform", "reduce", "fill"],
-            ),
-            temporal: Module::new(
-                d,
-                "temporal",
-                shaders::TEMPORAL,
-                &[U, R, R, W, W, R, W, W],
-                &["sample_gate", "hsum", "blend", "gate_select"],
-            ),
-            bilateral: Module::new(d, "bilateral", shaders::BILATERAL, &[U, R, W, R], &["main"]),
-            conv: Module::new(d, "gaussian", shaders::GAUSSIAN, &[U, R, W, R], &["main"]),
-            clahe: Module::new(
-                d,
-                "clahe",
-                shaders::CLAHE,
-                &[U, R, R, W, W, W],
-                &["clear", "histogram", "mapping", "apply"],
-            ),
-            detail: Module::new(
-                d,
-                "detail",
-                shaders::DETAIL,
-                &[U, R, R, W, R, W, R],
-                &["down", "combine"],
-            ),
-        };
-        let ub = |l: &str, s: usize| buf(d, l, s as u64, UNIFORM);
-        // detail kernels depend only on the parameters: computed and uploaded once
-        let dp = params.detail.unwrap_or_default();
-        let kf = kernel(dp.fine_sigma);
-        let half_sigma = ((dp.coarse_sigma.powi(2) - dp.fine_sigma.powi(2)).max(0.25)).sqrt() / 2.0;
-        let kc = kernel(half_sigma);
-        let (k_fine, k_coarse) = (
-            buf(d, "k_fine", 4 * 512, STORAGE),
-            buf(d, "k_coarse", 4 * 512, STORAGE),
-        );
-        ctx.queue
-            .write_buffer(&k_fine, 0, bytemuck::cast_slice(&kf[..kf.len().min(512)]));
-        ctx.queue
-            .write_buffer(&k_coarse, 0, bytemuck::cast_slice(&kc[..kc.len().min(512)]));
-        let kernel_radii = (kf.len().min(511) / 2, kc.len().min(511) / 2);
+        let m = Modules::new(&ctx.device);
+        let u = Uniforms::new(&ctx.device, &ctx.queue, &params);
         Self {
             profiler: None,
-            u_norm: ub("u_norm", 32),
-            u_temp: ub("u_temp", 32),
-            u_bil: ub("u_bil", 32),
-            u_clahe: ub("u_clahe", 48),
-            u_conv: [
-                ub("u_conv0", 16),
-                ub("u_conv1", 16),
-                ub("u_conv2", 16),
-                ub("u_conv3", 16),
-            ],
-            u_detail: ub("u_detail", 32),
-            k_fine,
-            k_coarse,
-            kernel_radii,
+            u,
             clahe_hist: None,
             clahe_luts: None,
             m,
@@ -244,128 +128,10 @@ impl GpuEnhancer {
                 limit,
             });
         }
-        let d = &self.ctx.device;
-        let f = |l: &str| buf(d, l, bytes, STORAGE);
-        let (hw, hh) = (w.div_ceil(2), h.div_ceil(2));
-        let hbytes = (hw * hh * 4) as u64;
-        let step = ((w * h / 16_000) as f64).sqrt().max(1.0) as usize;
-        let sw = (w.saturating_sub(4)).div_ceil(step).max(1);
-        let sh = (h.saturating_sub(4)).div_ceil(step).max(1);
-        let n_samples = sw * sh;
-        let groups = (w * h).div_ceil(256);
-        let partial = buf(d, "partial", (groups * 8) as u64, STORAGE);
-        let mean = buf(d, "mean", 16, STORAGE);
-        let cp = self.params.clahe.unwrap_or_default();
-        let tiles = cp.tiles_x.clamp(1, w) * cp.tiles_y.clamp(1, h);
-        let hist = buf(
-            d,
-            "clahe_hist",
-            (tiles * cp.bins.max(2) * 4) as u64,
-            STORAGE,
-        );
-        let luts = buf(
-            d,
-            "clahe_luts",
-            (tiles * cp.bins.max(2) * 4) as u64,
-            STORAGE,
-        );
-        let (input, mask, norm) = (f("input"), f("mask"), f("norm"));
-        let hist_bufs = [f("hist0"), f("hist1")];
-        let (hs, den, cl, tmp, fine, out) =
-            (f("hs"), f("den"), f("cl"), f("tmp"), f("fine"), f("out"));
-        let (half, half_tmp, half_blur) = (
-            buf(d, "half", hbytes, STORAGE),
-            buf(d, "half_tmp", hbytes, STORAGE),
-            buf(d, "half_blur", hbytes, STORAGE),
-        );
-        let samples = buf(d, "samples", (n_samples * 4) as u64, STORAGE);
-        // the gate's result (1 / threshold), computed on the device: nothing is read back
-        let gate = buf(d, "gate", 16, STORAGE);
-        let m = &self.m;
-        let bg_norm = m
-            .norm
-            .bind(d, &[&self.u_norm, &input, &mask, &norm, &partial, &mean]);
-        let bg_temporal = [
-            m.temporal.bind(
-                d,
-                &[
-                    &self.u_temp,
-                    &norm,
-                    &hist_bufs[0],
-                    &hs,
-                    &hist_bufs[1],
-                    &mask,
-                    &samples,
-                    &gate,
-                ],
-            ),
-            m.temporal.bind(
-                d,
-                &[
-                    &self.u_temp,
-                    &norm,
-                    &hist_bufs[1],
-                    &hs,
-                    &hist_bufs[0],
-                    &mask,
-                    &samples,
-                    &gate,
-                ],
-            ),
-        ];
-        let bg_bilateral = [
-            m.bilateral
-                .bind(d, &[&self.u_bil, &hist_bufs[0], &den, &mask]),
-            m.bilateral
-                .bind(d, &[&self.u_bil, &hist_bufs[1], &den, &mask]),
-        ];
-        let bg_clahe = m
-            .clahe
-            .bind(d, &[&self.u_clahe, &den, &mask, &hist, &luts, &cl]);
-        let bg_conv = [
-            m.conv.bind(d, &[&self.u_conv[0], &cl, &tmp, &self.k_fine]),
-            m.conv
-                .bind(d, &[&self.u_conv[1], &tmp, &fine, &self.k_fine]),
-            m.conv
-                .bind(d, &[&self.u_conv[2], &half, &half_tmp, &self.k_coarse]),
-            m.conv
-                .bind(d, &[&self.u_conv[3], &half_tmp, &half_blur, &self.k_coarse]),
-        ];
-        let bg_detail = m.detail.bind(
-            d,
-            &[&self.u_detail, &cl, &fine, &half, &half_blur, &out, &mask],
-        );
-        let s = Sized {
-            w,
-            h,
-            input,
-            mask,
-            norm,
-            hist: hist_bufs,
-            out,
-            den_ref: den.clone(),
-            stage: [
-                (
-                    buf(d, "stage_den0", bytes, STAGING),
-                    buf(d, "stage_out0", bytes, STAGING),
-                ),
-                (
-                    buf(d, "stage_den1", bytes, STAGING),
-                    buf(d, "stage_out1", bytes, STAGING),
-                ),
-            ],
-            n_samples,
-            sample_grid: (step as u32, sw as u32, sh as u32),
-            bg_norm,
-            bg_temporal,
-            bg_bilateral,
-            bg_clahe,
-            bg_conv,
-            bg_detail,
-        };
-        self.clahe_hist = Some(hist);
-        self.clahe_luts = Some(luts);
-        self.sized = Some(s);
+        let r = SizedResources::new(&self.ctx.device, &self.m, &self.u, &self.params, (w, h));
+        self.clahe_hist = Some(r.clahe_hist);
+        self.clahe_luts = Some(r.clahe_luts);
+        self.sized = Some(r.sized);
         self.primed = false;
         self.gate_measured = false;
         self.mask_copy.clear();
@@ -423,7 +189,7 @@ impl GpuEnhancer {
         }
         let groups = (w * h).div_ceil(256) as u32;
         q.write_buffer(
-            &self.u_norm,
+            &self.u.norm,
             0,
             bytemuck::bytes_of(&NormU {
                 width: w as u32,
@@ -459,7 +225,7 @@ impl GpuEnhancer {
         if filtering {
             let (step, sw, _) = s.sample_grid;
             q.write_buffer(
-                &self.u_temp,
+                &self.u.temp,
                 0,
                 bytemuck::bytes_of(&TempU {
                     width: w as u32,
@@ -509,7 +275,7 @@ impl GpuEnhancer {
         self.primed = true;
         // bilateral: from the new history into den
         q.write_buffer(
-            &self.u_bil,
+            &self.u.bil,
             0,
             bytemuck::bytes_of(&BilU::new(w, h, &bp, true)),
         );
@@ -518,7 +284,7 @@ impl GpuEnhancer {
         let (lo, hi) = (p.range.0, p.range.1.max(p.range.0 + 1e-3));
         let bins = cp.bins.max(2);
         q.write_buffer(
-            &self.u_clahe,
+            &self.u.clahe,
             0,
             bytemuck::bytes_of(&ClaheU {
                 width: w as u32,
@@ -538,18 +304,18 @@ impl GpuEnhancer {
         // detail
         let (hw, hh) = (w.div_ceil(2), h.div_ceil(2));
         // the kernels were uploaded once, in `new`
-        let (rf, rc) = self.kernel_radii;
+        let (rf, rc) = self.u.kernel_radii;
         let conv = [
             (w, h, rf, 0),
             (w, h, rf, 1),
             (hw, hh, rc, 0),
             (hw, hh, rc, 1),
         ];
-        for (u, (cw, ch, r, axis)) in self.u_conv.iter().zip(conv) {
+        for (u, (cw, ch, r, axis)) in self.u.conv.iter().zip(conv) {
             q.write_buffer(u, 0, bytemuck::bytes_of(&ConvU::new(cw, ch, r, axis)));
         }
         q.write_buffer(
-            &self.u_detail,
+            &self.u.detail,
             0,
             bytemuck::bytes_of(&DetailU {
                 width: w as u32,
