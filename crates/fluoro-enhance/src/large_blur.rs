@@ -24,6 +24,10 @@ pub struct LargeBlurScratch {
     /// Reduction factor and source size of the last `prepare`.
     k: usize,
     size: (usize, usize),
+    /// The reduced grid's size, and the cell of it that `small_blur`'s first pixel is
+    /// (`small_blur` may cover only part of the grid: [`LargeBlurScratch::prepare_around`]).
+    grid: (usize, usize),
+    origin: (usize, usize),
     /// [`LargeBlurScratch::sample_rect`]'s small-blur rows, widened to the rectangle.
     rect_wide: Frame<f32>,
 }
@@ -48,22 +52,38 @@ pub fn box_average(
     rows: &mut Vec<Vec<f32>>,
     dst: &mut Frame<f32>,
 ) {
+    box_average_cells(src, k, (0, 0), size, rows, dst);
+}
+
+/// [`box_average`]'s blocks `first .. first + size` only (block columns and rows), into
+/// `dst` (`size`): each holds the bits [`box_average`] gives it.
+fn box_average_cells(
+    src: &Frame<f32>,
+    k: usize,
+    first: (usize, usize),
+    size: (usize, usize),
+    rows: &mut Vec<Vec<f32>>,
+    dst: &mut Frame<f32>,
+) {
     let (w, h) = src.size();
     dst.reshape(size.0, size.1);
+    let (xa, xb) = ((first.0 * k).min(w), ((first.0 + size.0) * k).min(w));
     par_chunks_with(
         dst.data_mut(),
-        size.0,
+        size.0.max(1),
         rows,
-        |by, row, acc: &mut Vec<f32>| {
-            let acc = zeroed(acc, w);
+        |j, row, acc: &mut Vec<f32>| {
+            let acc = zeroed(acc, xb - xa);
+            let by = first.1 + j;
             let (y0, y1) = (by * k, ((by + 1) * k).min(h));
-            block_row(src, k, y0..y1, acc, row);
+            block_row(src, k, xa..xb, y0..y1, acc, row);
         },
     );
 }
 
-/// One output row of [`box_average`]: frame rows `rows` summed column-wise into `acc`
-/// (zeros, `w` long), then each group of `k` column sums averaged.
+/// One output row of [`box_average`]: columns `cols` of frame rows `rows` summed
+/// column-wise into `acc` (zeros, as long as `cols`), then each group of `k` column sums
+/// averaged.
 #[multiversion::multiversion(targets(
     "x86_64+avx512f+avx512bw+avx512vl+avx2+fma",
     "x86_64+avx2+fma"
@@ -71,13 +91,14 @@ pub fn box_average(
 fn block_row(
     src: &Frame<f32>,
     k: usize,
+    cols: std::ops::Range<usize>,
     rows: std::ops::Range<usize>,
     acc: &mut [f32],
     out: &mut [f32],
 ) {
     let n = rows.len() as f32;
     for y in rows {
-        for (a, &v) in acc.iter_mut().zip(src.row(y)) {
+        for (a, &v) in acc.iter_mut().zip(&src.row(y)[cols.clone()]) {
             *a += v;
         }
     }
@@ -96,10 +117,11 @@ fn column_table(xs: std::ops::Range<usize>, k: usize, sw: usize, cols: &mut Vec<
     }));
 }
 
-/// A small row interpolated at the columns of a [`column_table`].
-fn widen_row(src: &[f32], cols: &[(u32, u32, f32)], out: &mut [f32]) {
+/// A small row interpolated at the columns of a [`column_table`], the row's first value
+/// being column `origin`'s.
+fn widen_row(src: &[f32], cols: &[(u32, u32, f32)], out: &mut [f32], origin: usize) {
     for (o, &(x0, x1, ax)) in out.iter_mut().zip(cols) {
-        let (a, c) = (src[x0 as usize], src[x1 as usize]);
+        let (a, c) = (src[x0 as usize - origin], src[x1 as usize - origin]);
         *o = a + ax * (c - a);
     }
 }
@@ -129,22 +151,43 @@ impl LargeBlurScratch {
         }
     }
 
-    /// Box-averages `src` by `k` and blurs the small image with the remaining sigma.
-    fn reduce(&mut self, src: &Frame<f32>, sigma: f32, k: usize) {
+    /// Box-averages `src` by `k` and blurs the small image with the remaining sigma: the
+    /// cells whose blur sampling the full-resolution rectangle `area` (`x0, y0, x1, y1`,
+    /// ends excluded) needs, with the kernel's radius of cells around them (or up to the
+    /// grid's edge), so that those cells get the whole grid's values bit for bit.
+    fn reduce(&mut self, src: &Frame<f32>, sigma: f32, k: usize, area: [usize; 4]) {
         let (w, h) = src.size();
-        box_average(
-            src,
-            k,
-            (w.div_ceil(k), h.div_ceil(k)),
-            &mut self.rows,
-            &mut self.small,
-        );
+        let (sw, sh) = (w.div_ceil(k), h.div_ceil(k));
         // box averaging over k already blurs by sigma^2 = (k^2 - 1) / 12 (full-res px)
         let rest = (sigma * sigma - ((k * k) as f32 - 1.0) / 12.0)
             .max(0.25)
             .sqrt()
             / k as f32;
         self.cache_kernel(k, rest);
+        let r = self.kernel.len() / 2;
+        let [x0, y0, x1, y1] = area;
+        // more than 2r cells: rows of at most 2r take the blur's plain per-tap sums, whose
+        // order differs from its paired taps' (a different last bit)
+        let cells = |a: usize, b: usize, n: usize, len: usize| {
+            let (lo, hi) = (
+                source(a.min(len - 1), k, n).0,
+                source(b.clamp(a + 1, len) - 1, k, n).1,
+            );
+            let (lo, hi) = (lo.saturating_sub(r), (hi + 1 + r).min(n));
+            let hi = hi.max((lo + 2 * r + 1).min(n));
+            (hi.saturating_sub(2 * r + 1).min(lo), hi)
+        };
+        let (cx0, cx1) = cells(x0, x1, sw, w);
+        let (cy0, cy1) = cells(y0, y1, sh, h);
+        box_average_cells(
+            src,
+            k,
+            (cx0, cy0),
+            (cx1 - cx0, cy1 - cy0),
+            &mut self.rows,
+            &mut self.small,
+        );
+        (self.grid, self.origin) = ((sw, sh), (cx0, cy0));
         blur(
             &self.small,
             &self.kernel,
@@ -156,14 +199,23 @@ impl LargeBlurScratch {
     /// Prepares [`LargeBlurScratch::sample_rect`] for `src`: the reduced-resolution blur (or
     /// the full blur where sigma is too small to reduce).
     pub fn prepare(&mut self, src: &Frame<f32>, sigma: f32) {
+        self.prepare_around(src, sigma, [0, 0, src.width(), src.height()]);
+    }
+
+    /// [`LargeBlurScratch::prepare`] for rectangles inside `area` only (`x0, y0, x1, y1`
+    /// in full-resolution pixels, ends excluded): the reduced blur is made over the cells
+    /// they sample and a kernel's radius around them, not the whole frame, and gives the
+    /// whole-frame values there bit for bit. Sampling outside `area` panics. For a stage
+    /// that needs the background in a few discs near the instrument.
+    pub fn prepare_around(&mut self, src: &Frame<f32>, sigma: f32, area: [usize; 4]) {
         let (w, h) = src.size();
         let k = factor(w, h, sigma);
         (self.k, self.size) = (k, (w, h));
-        if k == 1 {
+        if k == 1 || w == 0 || h == 0 {
             self.cache_kernel(1, sigma);
             blur(src, &self.kernel, &mut self.tmp, &mut self.full);
         } else {
-            self.reduce(src, sigma, k);
+            self.reduce(src, sigma, k, area);
         }
     }
 
@@ -196,13 +248,21 @@ impl LargeBlurScratch {
             return;
         }
         let (k, small) = (self.k, &self.small_blur);
-        let (sw, sh) = small.size();
+        let ((sw, sh), (ox, oy)) = (self.grid, self.origin);
         column_table(x0..x0 + rw, k, sw, &mut self.cols);
         // the small rows blended by the rectangle's first and last rows, and all between
         let (first, last) = (source(y0, k, sh).0, source(y0 + rh - 1, k, sh).1);
+        let (c0, c1) = (self.cols[0].0 as usize, self.cols[rw - 1].1 as usize);
+        assert!(
+            (ox..ox + small.width()).contains(&c0)
+                && (ox..ox + small.width()).contains(&c1)
+                && (oy..oy + small.height()).contains(&first)
+                && (oy..oy + small.height()).contains(&last),
+            "rectangle outside the prepared area"
+        );
         self.rect_wide.reshape(rw, last - first + 1);
         for (j, out) in self.rect_wide.data_mut().chunks_exact_mut(rw).enumerate() {
-            widen_row(small.row(first + j), &self.cols, out);
+            widen_row(small.row(first - oy + j), &self.cols, out, ox);
         }
         for yy in 0..rh {
             let (r0, r1, ay) = source(y0 + yy, k, sh);
@@ -239,7 +299,7 @@ impl LargeBlurScratch {
             .data_mut()
             .par_chunks_mut(w)
             .enumerate()
-            .for_each(|(sy, row)| widen_row(small.row(sy), cols, row));
+            .for_each(|(sy, row)| widen_row(small.row(sy), cols, row, 0));
     }
 
     /// Row `y` of the prepared blur as two full-width rows and a weight: the blur is
@@ -358,8 +418,9 @@ mod tests {
         }
     }
 
-    /// A rectangle sampled after `prepare` holds exactly what the whole-frame blur holds
-    /// there, reduced or not, at the frame's edges and inside.
+    /// A rectangle sampled after `prepare`, or after `prepare_around` it, holds exactly
+    /// what the whole-frame blur holds there, reduced or not, at the frame's edges and
+    /// inside.
     #[test]
     fn a_sampled_rectangle_equals_the_whole_frame_blur_there() {
         for (w, h, sigma) in [(203, 157, 13.0f32), (256, 96, 25.0), (120, 90, 4.0)] {
@@ -368,15 +429,20 @@ mod tests {
             blur_large(&src, sigma, &mut LargeBlurScratch::default(), &mut whole);
             let mut s = LargeBlurScratch::default();
             s.prepare(&src, sigma);
-            let mut part = Frame::new(0, 0);
+            let (mut part, mut around) = (Frame::new(0, 0), LargeBlurScratch::default());
             for (x0, y0, rw, rh) in [(0, 0, 40, 30), (17, 23, 61, 44), (w - 50, h - 37, 50, 37)] {
-                s.sample_rect(x0, y0, rw, rh, &mut part);
-                for yy in 0..rh {
-                    assert_eq!(
-                        part.row(yy),
-                        &whole.row(y0 + yy)[x0..x0 + rw],
-                        "{w}x{h} sigma {sigma} rect at ({x0}, {y0}) row {yy}"
-                    );
+                // prepared for the whole frame, then around the rectangle only (a part of
+                // the grid, whose blur may take another path than the whole grid's)
+                around.prepare_around(&src, sigma, [x0, y0, x0 + rw, y0 + rh]);
+                for (how, prepared) in [("whole", &mut s), ("around", &mut around)] {
+                    prepared.sample_rect(x0, y0, rw, rh, &mut part);
+                    for yy in 0..rh {
+                        assert_eq!(
+                            part.row(yy),
+                            &whole.row(y0 + yy)[x0..x0 + rw],
+                            "{w}x{h} sigma {sigma} rect at ({x0}, {y0}) row {yy}, {how}"
+                        );
+                    }
                 }
             }
             // and the rows blended where they are used give the same values (4.0: no

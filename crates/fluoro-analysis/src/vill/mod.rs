@@ -30,11 +30,12 @@
 //!    detections next to the tip it is locked against jumps (anatomy moves only with
 //!    breathing), so a line found after the tip has entered the window cannot replace it.
 
+mod darkness;
 mod frame;
 
 use crate::vill_history::{Certainty, LineHistory};
 use fluoro_core::Frame;
-use fluoro_enhance::gaussian::{blur, kernel};
+use fluoro_enhance::gaussian::kernel;
 use frame::{line_frame, turn_deg};
 use serde::{Deserialize, Serialize};
 
@@ -120,6 +121,10 @@ impl Default for VillParams {
         }
     }
 }
+
+/// How far ahead of the tip, in mm, the discs searched for the laminae lie: the window
+/// can be up to about 40 mm ahead of a tip that has not reached it.
+const DISCS_MM: [f64; 6] = [0.0, 8.0, 16.0, 24.0, 32.0, 40.0];
 
 /// The detector with its buffers and temporal state.
 #[derive(Debug, Default)]
@@ -215,9 +220,10 @@ impl VillDetector {
             self.kern = kernel(sigma);
             self.kern_sigma = sigma.to_bits();
         }
-        // the background at reduced resolution for the whole frame (cheap); both maps are
-        // then made only in the discs searched
-        self.large.prepare(f, (6.0 / mm) as f32);
+        // the background at reduced resolution around the discs that may be searched; both
+        // maps are then made only in the discs searched
+        let area = self.discs_area(sh.tip, v, mm, (w, h));
+        self.large.prepare_around(f, (6.0 / mm) as f32, area);
         self.searched = true;
         let mut best: Option<(f64, Vill, Certainty)> = None;
         // a second pass on opened dark masks only when no disc gave a pair (see `open_mm`)
@@ -233,11 +239,7 @@ impl VillDetector {
             // the second pass searches the disc at the tip only: a pair it finds further ahead
             // can be bone well ventral of the window (in a simulated CLO 35 deg study, 22 mm
             // ahead in the vertebral body: ten missed stops)
-            let discs: &[f64] = if opened {
-                &[0.0]
-            } else {
-                &[0.0, 8.0, 16.0, 24.0, 32.0, 40.0]
-            };
+            let discs: &[f64] = if opened { &[0.0] } else { &DISCS_MM };
             for &ahead_mm in discs {
                 let centre = [
                     sh.tip[0] + v[0] * ahead_mm / mm,
@@ -290,6 +292,46 @@ impl VillDetector {
         }
     }
 
+    /// The rectangle (`x0, y0, x1, y1`, ends excluded) holding every disc a search may
+    /// look in: those of [`DISCS_MM`] ahead of the tip.
+    fn discs_area(&self, tip: [f64; 2], v: [f64; 2], mm: f64, size: (usize, usize)) -> [usize; 4] {
+        DISCS_MM
+            .iter()
+            .fold([usize::MAX, usize::MAX, 0, 0], |a, ahead| {
+                let centre = [tip[0] + v[0] * ahead / mm, tip[1] + v[1] * ahead / mm];
+                let (x0, y0, x1, y1) = self.disc_rect(centre, mm, size);
+                [
+                    a[0].min(x0),
+                    a[1].min(y0),
+                    a[2].max(x1 + 1),
+                    a[3].max(y1 + 1),
+                ]
+            })
+    }
+
+    /// A search disc's radius, px.
+    fn disc_radius(&self, mm: f64) -> f64 {
+        (self.params.roi_mm / mm).max(8.0)
+    }
+
+    /// The disc at `centre`'s bounding box clipped to the frame (corners included).
+    fn disc_rect(
+        &self,
+        centre: [f64; 2],
+        mm: f64,
+        (w, h): (usize, usize),
+    ) -> (usize, usize, usize, usize) {
+        let r = self.disc_radius(mm);
+        let lo = |c: f64| (c - r).max(0.0) as usize;
+        let hi = |c: f64, n: usize| ((c + r) as usize).min(n - 1);
+        (
+            lo(centre[0]),
+            lo(centre[1]),
+            hi(centre[0], w),
+            hi(centre[1], h),
+        )
+    }
+
     /// The corner pair found in the disc at `centre`, if both laminae are there.
     #[allow(clippy::too_many_arguments)]
     fn corners_at(
@@ -313,15 +355,8 @@ impl VillDetector {
         if c[1] < 0.0 {
             c = [-c[0], -c[1]];
         }
-        let r = (self.params.roi_mm / mm).max(8.0);
-        let (x0, y0) = (
-            (centre[0] - r).max(0.0) as usize,
-            (centre[1] - r).max(0.0) as usize,
-        );
-        let (x1, y1) = (
-            ((centre[0] + r) as usize).min(w - 1),
-            ((centre[1] + r) as usize).min(h - 1),
-        );
+        let r = self.disc_radius(mm);
+        let (x0, y0, x1, y1) = self.disc_rect(centre, mm, (w, h));
         if x1 <= x0 + 2 || y1 <= y0 + 2 {
             return None;
         }
@@ -530,55 +565,6 @@ impl VillDetector {
     /// locked against jumps for the rest of the study.
     pub fn locked(&self) -> bool {
         self.lines.locked()
-    }
-
-    /// The smoothing of the lamina search, px.
-    fn smooth_sigma(&self, mm: f64) -> f32 {
-        (0.5 / mm).max(0.8) as f32
-    }
-
-    /// The lamina darkness (wide background minus the smoothed frame) in the rectangle at
-    /// `(x0, y0)`, into `roi_dark`: the frame is smoothed over the rectangle plus the
-    /// kernel's margin only, so the values equal a whole-frame smoothing's there.
-    fn darkness_in(&mut self, f: &Frame<f32>, x0: usize, y0: usize, rw: usize, rh: usize) {
-        let (w, h) = f.size();
-        let m = self.kern.len() / 2;
-        let (cx0, cy0) = (x0.saturating_sub(m), y0.saturating_sub(m));
-        let (cx1, cy1) = ((x0 + rw + m).min(w), (y0 + rh + m).min(h));
-        self.crop.reshape(cx1 - cx0, cy1 - cy0);
-        for y in cy0..cy1 {
-            self.crop
-                .row_mut(y - cy0)
-                .copy_from_slice(&f.row(y)[cx0..cx1]);
-        }
-        blur(&self.crop, &self.kern, &mut self.tmp, &mut self.crop_smooth);
-        self.large.sample_rect(x0, y0, rw, rh, &mut self.roi_bg);
-        self.roi_dark.reshape(rw, rh);
-        for yy in 0..rh {
-            let sm = &self.crop_smooth.row(y0 + yy - cy0)[x0 - cx0..x0 - cx0 + rw];
-            let bg = self.roi_bg.row(yy);
-            for ((d, &b), &s) in self.roi_dark.row_mut(yy).iter_mut().zip(bg).zip(sm) {
-                *d = b - s;
-            }
-        }
-    }
-
-    /// The whole frame's lamina-darkness maps (wide background, smoothed frame) once a
-    /// search has run, for the rule-based labels (no anatomy model): a lamina pixel is
-    /// darker than its background by a fraction of the range. Computed on request: the
-    /// search itself needs them only in its discs.
-    pub fn darkness_maps(
-        &mut self,
-        f: &Frame<f32>,
-        mm_per_px: Option<f64>,
-    ) -> Option<(&Frame<f32>, &Frame<f32>)> {
-        if !self.searched {
-            return None;
-        }
-        let mm = mm_per_px.unwrap_or(0.3);
-        blur(f, &self.kern, &mut self.tmp, &mut self.smooth);
-        fluoro_enhance::gaussian::blur_large(f, (6.0 / mm) as f32, &mut self.large, &mut self.bg);
-        Some((&self.bg, &self.smooth))
     }
 }
 
