@@ -168,11 +168,10 @@ impl LargeBlurScratch {
         let [x0, y0, x1, y1] = area;
         // more than 2r cells: rows of at most 2r take the blur's plain per-tap sums, whose
         // order differs from its paired taps' (a different last bit)
+        // (an area partly or wholly outside the frame is clipped to it, at least a pixel)
         let cells = |a: usize, b: usize, n: usize, len: usize| {
-            let (lo, hi) = (
-                source(a.min(len - 1), k, n).0,
-                source(b.clamp(a + 1, len) - 1, k, n).1,
-            );
+            let a = a.min(len - 1);
+            let (lo, hi) = (source(a, k, n).0, source(b.clamp(a + 1, len) - 1, k, n).1);
             let (lo, hi) = (lo.saturating_sub(r), (hi + 1 + r).min(n));
             let hi = hi.max((lo + 2 * r + 1).min(n));
             (hi.saturating_sub(2 * r + 1).min(lo), hi)
@@ -444,6 +443,14 @@ mod tests {
                         );
                     }
                 }
+            }
+            // an area outside the frame, or inverted, is clipped to it: no panic
+            for area in [
+                [w + 5, h + 9, w + 20, h + 30],
+                [40, 30, 10, 5],
+                [0, 0, 0, 0],
+            ] {
+                around.prepare_around(&src, sigma, area);
             }
             // and the rows blended where they are used give the same values (4.0: no
             // reduction, the rows are the full blur's)

@@ -323,7 +323,7 @@ impl VillDetector {
     ) -> (usize, usize, usize, usize) {
         let r = self.disc_radius(mm);
         let lo = |c: f64| (c - r).max(0.0) as usize;
-        let hi = |c: f64, n: usize| ((c + r) as usize).min(n - 1);
+        let hi = |c: f64, n: usize| ((c + r) as usize).min(n.saturating_sub(1));
         (
             lo(centre[0]),
             lo(centre[1]),
