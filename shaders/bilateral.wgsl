@@ -7,7 +7,6 @@ struct Params {
     height: u32,
     radius: u32,
     masked: u32,    // 1: pixels where mask is 0 keep their value
-
     inv_2ss: f32,   // 1 / (2 sigma_space^2)
     range_c: f32,   // 1 / (2 sigma_range^2)
     _pad2: f32,

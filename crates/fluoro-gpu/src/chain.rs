@@ -13,7 +13,7 @@ use crate::uniforms::{BilU, ClaheU, ConvU, DetailU, NormU, TempU};
 use fluoro_core::Frame;
 use fluoro_enhance::EnhanceParams;
 use fluoro_enhance::normalize::{Intensity, LOG_SCALE};
-use resources::{Modules, Sized, SizedResources, Uniforms};
+use resources::{Modules, Sized, Uniforms};
 
 /// The GPU enhancement chain (same parameters and results as `fluoro_enhance::Enhancer`).
 pub struct GpuEnhancer {
@@ -21,8 +21,6 @@ pub struct GpuEnhancer {
     params: EnhanceParams,
     m: Modules,
     u: Uniforms,
-    clahe_hist: Option<wgpu::Buffer>,
-    clahe_luts: Option<wgpu::Buffer>,
     sized: Option<Sized>,
     primed: bool,
     /// Whether `gate` holds the scale measured on the last frame (the CPU path's
@@ -47,8 +45,6 @@ impl GpuEnhancer {
         Self {
             profiler: None,
             u,
-            clahe_hist: None,
-            clahe_luts: None,
             m,
             ctx,
             params,
@@ -128,10 +124,13 @@ impl GpuEnhancer {
                 limit,
             });
         }
-        let r = SizedResources::new(&self.ctx.device, &self.m, &self.u, &self.params, (w, h));
-        self.clahe_hist = Some(r.clahe_hist);
-        self.clahe_luts = Some(r.clahe_luts);
-        self.sized = Some(r.sized);
+        self.sized = Some(Sized::new(
+            &self.ctx.device,
+            &self.m,
+            &self.u,
+            &self.params,
+            (w, h),
+        ));
         self.primed = false;
         self.gate_measured = false;
         self.mask_copy.clear();

@@ -124,16 +124,11 @@ pub(super) struct Sized {
     pub(super) bg_clahe: wgpu::BindGroup,
     pub(super) bg_conv: [wgpu::BindGroup; 4],
     pub(super) bg_detail: wgpu::BindGroup,
+    /// CLAHE's histograms and tables, held with the bind group that uses them.
+    _clahe: [wgpu::Buffer; 2],
 }
 
-/// [`Sized`] with CLAHE's histogram and table buffers.
-pub(super) struct SizedResources {
-    pub(super) sized: Sized,
-    pub(super) clahe_hist: wgpu::Buffer,
-    pub(super) clahe_luts: wgpu::Buffer,
-}
-
-impl SizedResources {
+impl Sized {
     /// Every buffer and bind group for `w` x `h` frames (the caller checks the size
     /// against the device's limits).
     pub(super) fn new(
@@ -226,7 +221,7 @@ impl SizedResources {
         let bg_detail = m
             .detail
             .bind(d, &[&u.detail, &cl, &fine, &half, &half_blur, &out, &mask]);
-        let sized = Sized {
+        Self {
             w,
             h,
             input,
@@ -253,21 +248,13 @@ impl SizedResources {
             bg_clahe,
             bg_conv,
             bg_detail,
-        };
-        Self {
-            sized,
-            clahe_hist: hist,
-            clahe_luts: luts,
+            _clahe: [hist, luts],
         }
     }
 }
 
-pub(super) fn buf(
-    d: &wgpu::Device,
-    label: &str,
-    size: u64,
-    usage: wgpu::BufferUsages,
-) -> wgpu::Buffer {
+/// A buffer of `size` bytes (at least 16).
+fn buf(d: &wgpu::Device, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
     d.create_buffer(&wgpu::BufferDescriptor {
         label: Some(label),
         size: size.max(16),
@@ -276,10 +263,9 @@ pub(super) fn buf(
     })
 }
 
-pub(super) const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
     .union(wgpu::BufferUsages::COPY_DST)
     .union(wgpu::BufferUsages::COPY_SRC);
-pub(super) const UNIFORM: wgpu::BufferUsages =
-    wgpu::BufferUsages::UNIFORM.union(wgpu::BufferUsages::COPY_DST);
-pub(super) const STAGING: wgpu::BufferUsages =
+const UNIFORM: wgpu::BufferUsages = wgpu::BufferUsages::UNIFORM.union(wgpu::BufferUsages::COPY_DST);
+const STAGING: wgpu::BufferUsages =
     wgpu::BufferUsages::MAP_READ.union(wgpu::BufferUsages::COPY_DST);
