@@ -105,20 +105,56 @@ fn text(img: &mut RgbImage, s: &str, x: i64, y: i64, scale: u32, c: Rgb<u8>) {
     });
 }
 
-/// Four grey levels as four RGB pixels (12 bytes), built in three 32-bit words.
+/// Sixteen grey levels as sixteen RGB pixels (48 bytes): a fixed pattern of byte copies,
+/// which compiles to three byte shuffles (`pshufb`) of one 16-byte load. Written with
+/// indices: as `chunks_exact_mut(3)` and `copy_from_slice` it compiled to byte stores,
+/// 3.7 times slower.
 #[inline(always)]
-fn grey_quad(g: [u8; 4]) -> [u8; 12] {
-    let [a, b, c, d] = g.map(u32::from);
-    let words = [
-        a | a << 8 | a << 16 | b << 24,
-        b | b << 8 | c << 16 | c << 24,
-        c | d << 8 | d << 16 | d << 24,
-    ];
-    let mut out = [0u8; 12];
-    for (o, w) in out.chunks_exact_mut(4).zip(words) {
-        o.copy_from_slice(&w.to_le_bytes());
+fn grey16(g: &[u8; 16]) -> [u8; 48] {
+    let mut out = [0u8; 48];
+    for (i, &v) in g.iter().enumerate() {
+        out[3 * i] = v;
+        out[3 * i + 1] = v;
+        out[3 * i + 2] = v;
     }
     out
+}
+
+/// One row of the frame as RGB: the grey level, or where `lab` (the label map's row) has a
+/// label, that grey level tinted (`tinted[label][grey]`, label 0 being plain grey). Sixteen
+/// pixels without a label (most of a frame) are spread with [`grey16`]'s shuffles, the
+/// others looked up one by one. Compiled for AVX2 and SSSE3 (the shuffle) with runtime
+/// dispatch: 0.33 against 0.79 ms per 1024 frame on one thread for four pixels at a time
+/// with shifts.
+#[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+ssse3"))]
+fn rgb_row(row: &mut [u8], grey: &[u8], lab: Option<&[u8]>, tinted: &[[[u8; 3]; 256]; 5]) {
+    let lookup = |px: &mut [u8], g: &[u8], l: &[u8]| {
+        for ((p, &g), &l) in px.chunks_exact_mut(3).zip(g).zip(l) {
+            p.copy_from_slice(&tinted[usize::from(l).min(4)][usize::from(g)]);
+        }
+    };
+    let blocks = row.chunks_exact_mut(48).zip(grey.chunks_exact(16));
+    let done = grey.len() / 16 * 16;
+    match lab {
+        Some(lab) => {
+            for ((px, g), l) in blocks.zip(lab.chunks_exact(16)) {
+                let l: &[u8; 16] = l.try_into().expect("16 labels");
+                if u128::from_ne_bytes(*l) == 0 {
+                    px.copy_from_slice(&grey16(g.try_into().expect("16 grey levels")));
+                } else {
+                    lookup(px, g, l);
+                }
+            }
+            lookup(&mut row[3 * done..], &grey[done..], &lab[done..]);
+        }
+        None => {
+            for (px, g) in blocks {
+                px.copy_from_slice(&grey16(g.try_into().expect("16 grey levels")));
+            }
+            let rest = grey.len() - done;
+            lookup(&mut row[3 * done..], &grey[done..], &[0; 16][..rest]);
+        }
+    }
 }
 
 /// Draws the overlay for one frame into `out` (resized to the frame).
@@ -153,36 +189,8 @@ pub fn draw(
             }
         }
         buf.par_chunks_mut(3 * w).enumerate().for_each(|(y, row)| {
-            let grey = display.row(y);
-            match labels.map(|l| &l[y * w..(y + 1) * w]) {
-                Some(lab) => {
-                    // four pixels at a time: without a label (most of a frame) their grey
-                    // levels are spread to 12 bytes with shifts, else one lookup each
-                    let quads = row
-                        .chunks_exact_mut(12)
-                        .zip(grey.chunks_exact(4))
-                        .zip(lab.chunks_exact(4));
-                    for ((px, g), l) in quads {
-                        if l == [0; 4] {
-                            px.copy_from_slice(&grey_quad(g.try_into().expect("4")));
-                        } else {
-                            for ((p, &g), &l) in px.chunks_exact_mut(3).zip(g).zip(l) {
-                                p.copy_from_slice(&tinted[usize::from(l).min(4)][usize::from(g)]);
-                            }
-                        }
-                    }
-                    let done = grey.len() / 4 * 4;
-                    let rest = row[3 * done..].chunks_exact_mut(3).zip(&grey[done..]);
-                    for ((px, &g), &l) in rest.zip(&lab[done..]) {
-                        px.copy_from_slice(&tinted[usize::from(l).min(4)][usize::from(g)]);
-                    }
-                }
-                None => {
-                    for (px, &g) in row.chunks_exact_mut(3).zip(grey) {
-                        px.copy_from_slice(&[g, g, g]);
-                    }
-                }
-            }
+            let lab = labels.map(|l| &l[y * w..(y + 1) * w]);
+            rgb_row(row, display.row(y), lab, &tinted);
         });
     }
     let size = w.min(h) as u32;
@@ -309,15 +317,17 @@ mod tests {
     use super::*;
     use fluoro_core::record::{GuidanceRecord, ToolRecord};
 
-    /// The tinted frame inside the 3 px state border, label runs and the last pixels of a
-    /// row not filling a group of four included, is the per-pixel definition: grey where
-    /// there is no label (or the tint is off), else the grey level blended with the
-    /// label's colour.
+    /// The tinted frame inside the 3 px state border, blocks of 16 pixels with and without
+    /// labels and the last pixels of a row not filling a block included, is the per-pixel
+    /// definition: grey where there is no label (or the tint is off), else the grey level
+    /// blended with the label's colour.
     #[test]
     fn tint_matches_the_per_pixel_definition() {
-        let (w, h, border) = (31, 14, 3);
+        // 16-pixel blocks with and without labels, and 5 pixels after the last block
+        let (w, h, border) = (53, 14, 3);
         let display = Frame::from_fn(w, h, |x, y| (x * 11 + y * 37) as u8);
         let labels = Frame::from_fn(w, h, |x, y| match (x + 3 * y) % 9 {
+            _ if y % 3 == 0 || (y % 3 == 1 && x < 34) => 0,
             0..=4 => 0,
             k => (k - 4 + y) as u8 % 7,
         });
