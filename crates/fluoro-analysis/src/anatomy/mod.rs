@@ -15,9 +15,9 @@ use fluoro_core::Frame;
 use fluoro_enhance::gaussian::{blur, kernel};
 use fluoro_enhance::large_blur::box_average;
 use fluoro_enhance::par::{par_chunks_with, zeroed};
-use rayon::prelude::*;
 
 mod mlp;
+mod row;
 pub use mlp::{Mlp, embedded_model};
 
 /// Features per grid cell.
@@ -59,10 +59,8 @@ pub struct AnatomyFeatures {
     /// Per-band column sums of a grid row (frame values, field pixels).
     row_sums: Vec<Vec<f32>>,
     row_counts: Vec<Vec<u16>>,
-}
-
-fn clamp(v: f64, lim: f64) -> f32 {
-    v.clamp(-lim, lim) as f32
+    /// Per-band scratch of the feature rows (a plane per feature).
+    planes: Vec<Vec<f32>>,
 }
 
 impl AnatomyFeatures {
@@ -135,7 +133,6 @@ impl AnatomyFeatures {
         }
         self.feats.clear();
         self.feats.resize(gw * gh * N_FEATURES, 0.0);
-        let b = &self.blurred;
         let mm = lm.mm_per_px.max(1e-6);
         let vill = lm.vill.map(|[a, p1]| {
             let d = [p1[0] - a[0], p1[1] - a[1]];
@@ -149,57 +146,21 @@ impl AnatomyFeatures {
             }
             (a, n, [d[0] / l2, d[1] / l2])
         });
-        self.feats
-            .par_chunks_mut(gw * N_FEATURES)
-            .enumerate()
-            .for_each(|(gy, row)| {
-                let ym = gy.saturating_sub(1);
-                let yp = (gy + 1).min(gh - 1);
-                for gx in 0..gw {
-                    let o = &mut row[gx * N_FEATURES..(gx + 1) * N_FEATURES];
-                    let xm = gx.saturating_sub(1);
-                    let xp = (gx + 1).min(gw - 1);
-                    for (i, bi) in b.iter().enumerate() {
-                        o[i] = (bi.get(gx, gy) - med) * inv;
-                    }
-                    for i in 0..4 {
-                        o[5 + i] = (b[i].get(gx, gy) - b[i + 1].get(gx, gy)) * inv;
-                    }
-                    for (j, s) in [(1usize, SIGMAS[1]), (2, SIGMAS[2])] {
-                        let g = &b[j];
-                        let c = g.get(gx, gy);
-                        let gxv = (g.get(xp, gy) - g.get(xm, gy)) / 2.0;
-                        let gyv = (g.get(gx, yp) - g.get(gx, ym)) / 2.0;
-                        o[9 + (j - 1)] = (gxv * gxv + gyv * gyv).sqrt() * s * inv;
-                        let lxx = g.get(xp, gy) - 2.0 * c + g.get(xm, gy);
-                        let lyy = g.get(gx, yp) - 2.0 * c + g.get(gx, ym);
-                        let lxy =
-                            (g.get(xp, yp) - g.get(xm, yp) - g.get(xp, ym) + g.get(xm, ym)) / 4.0;
-                        let mean = (lxx + lyy) / 2.0;
-                        let disc = (((lxx - lyy) / 2.0).powi(2) + lxy * lxy).sqrt();
-                        let s2 = s * s * inv;
-                        o[11 + 2 * (j - 1)] = (mean + disc) * s2;
-                        o[12 + 2 * (j - 1)] = (mean - disc) * s2;
-                    }
-                    // the cell centre in full-resolution pixels
-                    let p = [
-                        (gx as f64 + 0.5) * k as f64 - 0.5,
-                        (gy as f64 + 0.5) * k as f64 - 0.5,
-                    ];
-                    if let Some((a, n, along)) = vill {
-                        let q = [p[0] - a[0], p[1] - a[1]];
-                        o[15] = clamp((q[0] * n[0] + q[1] * n[1]) * mm / 20.0, 3.0);
-                        o[16] = clamp((q[0] * along[0] + q[1] * along[1]) / 4.0, 1.0);
-                        o[17] = 1.0;
-                    }
-                    if let Some((tip, dir)) = lm.tool {
-                        let q = [p[0] - tip[0], p[1] - tip[1]];
-                        o[18] = clamp((q[0] * dir[0] + q[1] * dir[1]) * mm / 30.0, 3.0);
-                        o[19] = clamp((q[0] * dir[1] - q[1] * dir[0]).abs() * mm / 30.0, 3.0);
-                        o[20] = 1.0;
-                    }
-                }
-            });
+        let inputs = row::RowInputs {
+            blurred: &self.blurred,
+            median: med,
+            inv_range: inv,
+            k,
+            mm,
+            vill,
+            tool: lm.tool,
+        };
+        par_chunks_with(
+            &mut self.feats,
+            gw * N_FEATURES,
+            &mut self.planes,
+            |gy, row, planes| row::feature_row(&inputs, gy, gh, planes, row),
+        );
     }
 }
 
