@@ -59,6 +59,20 @@ fn bench(c: &mut Criterion) {
                 black_box(feats.features()[0])
             })
         });
+        // as on most frames of a procedure: the VILL and the instrument known
+        let c = size as f64 / 2.0;
+        let lm_known = anatomy::Landmarks {
+            vill: Some([[c, c - 60.0], [c + 10.0, c + 60.0]]),
+            ventral: Some([1.0, 0.0]),
+            tool: Some(([c - 40.0, c], [0.9, 0.1])),
+            ..lm
+        };
+        g.bench_function(BenchmarkId::new("anatomy-features-landmarks", size), |b| {
+            b.iter(|| {
+                feats.compute(black_box(&frames[0]), &mask, &lm_known);
+                black_box(feats.features()[0])
+            })
+        });
         let model = anatomy::embedded_model().expect("the committed model parses");
         let (mut scratch, mut scores) = (anatomy::ScoreScratch::default(), Vec::new());
         g.bench_function(BenchmarkId::new("anatomy-score", size), |b| {

@@ -55,7 +55,8 @@ fn shifted(r: &[f32], n: usize) -> [&[f32]; 3] {
 }
 
 /// The features of grid row `gy` (of `gh`) into `out` (`N_FEATURES` per cell, cell after
-/// cell); `planes` is scratch (`N_FEATURES` values per cell, feature after feature).
+/// cell; the features of a landmark not known are left as they are: the caller zeroes
+/// them); `planes` is scratch (`N_FEATURES` values per cell, feature after feature).
 pub(super) fn feature_row(
     inp: &RowInputs<'_>,
     gy: usize,
@@ -69,7 +70,7 @@ pub(super) fn feature_row(
         return;
     }
     let (med, inv) = (inp.median, inp.inv_range);
-    planes.clear();
+    // every plane read below is written first (a landmark's only when it is known)
     planes.resize(N_FEATURES * gw, 0.0);
     {
         let mut chunks = planes.chunks_exact_mut(gw);
@@ -160,9 +161,19 @@ pub(super) fn feature_row(
         }
     }
     // feature after feature -> cell after cell, a plane at a time (fixed-size cells: the
-    // index check leaves the inner loop)
+    // index check leaves the inner loop); an unknown landmark's features stay as `out`
+    // has them (0)
     let (cells, _) = out.as_chunks_mut::<N_FEATURES>();
-    for (i, plane) in planes.chunks_exact(gw).enumerate() {
+    let known = |i: usize| match i {
+        0..15 => true,
+        15..18 => inp.vill.is_some(),
+        _ => inp.tool.is_some(),
+    };
+    for (i, plane) in planes
+        .chunks_exact(gw)
+        .enumerate()
+        .filter(|(i, _)| known(*i))
+    {
         for (o, &v) in cells.iter_mut().zip(plane) {
             o[i] = v;
         }
@@ -221,8 +232,8 @@ mod tests {
     }
 
     /// Every cell of every row, on grids 1 to 37 cells wide (the edge cells alone, and
-    /// around the vector widths), with and without landmarks (some cells beyond the
-    /// clamps), has exactly the reference's bits.
+    /// around the vector widths), with both landmarks (some cells beyond the clamps), none
+    /// or one, has exactly the reference's bits.
     #[test]
     fn rows_equal_the_per_cell_definition_bit_for_bit() {
         let mut seed = 0x2545_f491_u32;
@@ -232,21 +243,34 @@ mod tests {
             seed ^= seed << 5;
             (seed % 10_000) as f32 / 7.0
         };
+        let mut planes = Vec::new();
         for (gw, gh) in [(1, 1), (2, 3), (3, 2), (8, 5), (17, 4), (37, 6)] {
             let blurred: [Frame<f32>; 5] =
                 std::array::from_fn(|_| Frame::from_fn(gw, gh, |_, _| noise()));
-            for landmarks in [false, true] {
+            // both landmarks, none, each alone: the planes left from the case before, as
+            // between frames
+            for (vill, tool) in [(true, true), (false, false), (true, false), (false, true)] {
                 let inp = RowInputs {
                     blurred: &blurred,
                     median: 700.0,
                     inv_range: 1.0 / 311.0,
                     k: 8,
                     mm: 0.9,
-                    vill: landmarks.then_some(([40.0, 13.5], [0.6, -0.8], [0.02, 0.03])),
-                    tool: landmarks.then_some(([101.0, 20.0], [-0.8, 0.6])),
+                    vill: vill.then_some(([40.0, 13.5], [0.6, -0.8], [0.02, 0.03])),
+                    tool: tool.then_some(([101.0, 20.0], [-0.8, 0.6])),
                 };
-                let (mut planes, mut out) = (Vec::new(), vec![f32::NAN; gw * N_FEATURES]);
+                let mut out = vec![f32::NAN; gw * N_FEATURES];
                 for gy in 0..gh {
+                    // the caller's row: an unknown landmark's features 0, the rest NaN (each
+                    // must be written)
+                    for (i, v) in out.iter_mut().enumerate() {
+                        let unknown = match i % N_FEATURES {
+                            15..18 => !vill,
+                            18.. => !tool,
+                            _ => false,
+                        };
+                        *v = if unknown { 0.0 } else { f32::NAN };
+                    }
                     feature_row(&inp, gy, gh, &mut planes, &mut out);
                     for gx in 0..gw {
                         let want = reference_cell(&inp, gx, gy, gh);
@@ -257,7 +281,7 @@ mod tests {
                             .all(|(g, w)| g.to_bits() == w.to_bits());
                         assert!(
                             same,
-                            "{gw}x{gh}, landmarks {landmarks}, cell {gx},{gy}:\n{got:?}\n{want:?}"
+                            "{gw}x{gh}, VILL {vill}, tool {tool}, cell {gx},{gy}:\n{got:?}\n{want:?}"
                         );
                     }
                 }
