@@ -96,6 +96,8 @@ pub struct Analyzer {
     anatomy_rows: Vec<(u32, u32, f32)>,
     /// Runs of columns between the same two cells (`anatomy::cell_runs`).
     anatomy_runs: Vec<(u32, u32)>,
+    /// The label rows' fill plans (`segment::RunPlans`) of the last scores.
+    anatomy_plans: segment::RunPlans,
     anatomy_scratch: anatomy::ScoreScratch,
     params: AnalysisParams,
     detector: instrument::InstrumentDetector,
@@ -294,6 +296,12 @@ impl Analyzer {
                     anatomy::cell_table(f.height(), k, gh, &mut self.anatomy_rows);
                     anatomy::cell_runs(&self.anatomy_cols, &mut self.anatomy_runs);
                 }
+                self.anatomy_plans.build(
+                    &self.anatomy_classes,
+                    self.anatomy.grid().0,
+                    &self.anatomy_cols,
+                    &self.anatomy_runs,
+                );
             }
         }
         self.frames_seen += 1;
@@ -315,6 +323,7 @@ impl Analyzer {
                     cols: &self.anatomy_cols,
                     rows: &self.anatomy_rows,
                     runs: &self.anatomy_runs,
+                    plans: &self.anatomy_plans,
                 }),
                 response: self.detector.response(),
                 range,
