@@ -239,7 +239,12 @@ pub fn segment(input: &SegmentInput, out: &mut Frame<u8>) {
 /// by pixel from the interpolated scores ([`mixed_run`]).
 fn anatomy_row(an: &Anatomy, y: usize, row: &mut [u8]) {
     let ry = an.rows[y];
-    for &(a, b, kind) in an.plans.row(ry.0 as usize) {
+    let segs = an.plans.row(ry.0 as usize);
+    if segs.is_empty() {
+        // plans not built for these classes: background, never the last frame's labels
+        row.fill(labels::BACKGROUND);
+    }
+    for &(a, b, kind) in segs {
         let (a, b) = (a as usize, (b as usize).min(row.len()));
         if kind != MIXED {
             row[a..b].fill(kind);
@@ -418,5 +423,48 @@ mod tests {
             mixed > 50,
             "the scores change class across the frame: {mixed}"
         );
+    }
+
+    /// Classes whose plans were not built give background, not whatever the label map
+    /// held before.
+    #[test]
+    fn rows_without_a_plan_are_background() {
+        let (w, h, k) = (20usize, 10usize, 5usize);
+        let (gw, gh) = (w / k, h / k);
+        let scores = vec![1.0f32; gw * gh * N];
+        let classes = vec![1u8; gw * gh];
+        let (mut cols, mut rows, mut runs) = (Vec::new(), Vec::new(), Vec::new());
+        cell_table(w, k, gw, &mut cols);
+        cell_table(h, k, gh, &mut rows);
+        cell_runs(&cols, &mut runs);
+        let (mask, response) = (Frame::filled(w, h, 1u8), Frame::filled(w, h, 0.0f32));
+        let empty = RunPlans::default();
+        let mut built = RunPlans::default();
+        built.build(&classes, gw, &cols, &runs);
+        let anatomy = |plans| Anatomy {
+            gw,
+            scores: &scores,
+            classes: &classes,
+            cols: &cols,
+            rows: &rows,
+            runs: &runs,
+            plans,
+        };
+        let input = |plans| SegmentInput {
+            response: &response,
+            range: 1.0,
+            mask: &mask,
+            tool: None,
+            vill: None,
+            ventral: None,
+            mm_per_px: 0.3,
+            darkness: None,
+            anatomy: Some(anatomy(plans)),
+        };
+        let mut out = Frame::filled(w, h, 7u8);
+        segment(&input(&empty), &mut out);
+        assert!(out.data().iter().all(|&v| v == labels::BACKGROUND));
+        segment(&input(&built), &mut out);
+        assert!(out.data().iter().all(|&v| v == labels::LAMINA));
     }
 }
