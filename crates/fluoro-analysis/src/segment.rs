@@ -342,29 +342,94 @@ mod tests {
     use super::*;
     use crate::anatomy::{N_CLASSES as N, cell_classes, cell_runs, cell_table, class_at};
 
+    /// A model's grid over `w` x `h` frames with cells of `k` px: scores, their classes, and
+    /// the pixel-to-cell tables and runs.
+    struct Grid {
+        gw: usize,
+        scores: Vec<f32>,
+        classes: Vec<u8>,
+        cols: Vec<(u32, u32, f32)>,
+        rows: Vec<(u32, u32, f32)>,
+        runs: Vec<(u32, u32)>,
+    }
+
+    impl Grid {
+        /// `score(gx, gy, class)` for every cell and class.
+        fn new(w: usize, h: usize, k: usize, score: impl Fn(usize, usize, usize) -> f32) -> Self {
+            let (gw, gh) = (w / k, h / k);
+            let scores: Vec<f32> = (0..gw * gh * N)
+                .map(|i| score(i / N % gw, i / N / gw, i % N))
+                .collect();
+            let mut g = Grid {
+                gw,
+                scores,
+                classes: Vec::new(),
+                cols: Vec::new(),
+                rows: Vec::new(),
+                runs: Vec::new(),
+            };
+            cell_classes(&g.scores, &mut g.classes);
+            cell_table(w, k, gw, &mut g.cols);
+            cell_table(h, k, gh, &mut g.rows);
+            cell_runs(&g.cols, &mut g.runs);
+            g
+        }
+
+        /// The plans of these classes.
+        fn plans(&self) -> RunPlans {
+            let mut plans = RunPlans::default();
+            plans.build(&self.classes, self.gw, &self.cols, &self.runs);
+            plans
+        }
+
+        /// The segmentation's input with these classes and `plans` (no VILL).
+        fn input<'a>(
+            &'a self,
+            response: &'a Frame<f32>,
+            mask: &'a Frame<u8>,
+            tool: Option<&'a Detection>,
+            plans: &'a RunPlans,
+        ) -> SegmentInput<'a> {
+            SegmentInput {
+                response,
+                range: 1.0,
+                mask,
+                tool,
+                vill: None,
+                ventral: None,
+                mm_per_px: 0.3,
+                darkness: None,
+                anatomy: Some(Anatomy {
+                    gw: self.gw,
+                    scores: &self.scores,
+                    classes: &self.classes,
+                    cols: &self.cols,
+                    rows: &self.rows,
+                    runs: &self.runs,
+                    plans,
+                }),
+            }
+        }
+    }
+
     /// The run-filled anatomy labels and the clipped instrument scan give exactly the
     /// labels of the plain per-pixel definition.
     #[test]
     fn run_filling_matches_the_per_pixel_labels() {
         let (w, h, k) = (101usize, 83usize, 12usize);
-        let (gw, gh) = (w / k, h / k);
         // smooth scores with a few class changes, so most runs agree and some do not
-        let scores: Vec<f32> = (0..gw * gh * N)
-            .map(|i| {
-                let (cell, c) = (i / N, i % N);
-                let (gx, gy) = ((cell % gw) as f32, (cell / gw) as f32);
-                ((gx * 0.9 + c as f32 * 1.7).sin() + (gy * 0.7 - c as f32).cos()) * 0.5
-            })
-            .collect();
-        let mut classes = Vec::new();
-        cell_classes(&scores, &mut classes);
-        let (mut cols, mut rows) = (Vec::new(), Vec::new());
-        cell_table(w, k, gw, &mut cols);
-        cell_table(h, k, gh, &mut rows);
-        let mut runs = Vec::new();
-        cell_runs(&cols, &mut runs);
-        let mut plans = RunPlans::default();
-        plans.build(&classes, gw, &cols, &runs);
+        let grid = Grid::new(w, h, k, |gx, gy, c| {
+            ((gx as f32 * 0.9 + c as f32 * 1.7).sin() + (gy as f32 * 0.7 - c as f32).cos()) * 0.5
+        });
+        let Grid {
+            gw,
+            ref scores,
+            ref classes,
+            ref cols,
+            ref rows,
+            ..
+        } = grid;
+        let plans = grid.plans();
         let mask = Frame::from_fn(w, h, |x, y| u8::from((x + 2 * y) % 23 != 0 && x > 3));
         let response = Frame::filled(w, h, 0.0f32);
         let tool = Detection {
@@ -374,32 +439,14 @@ mod tests {
             half_width: 2.2,
             confidence: 1.0,
         };
-        let input = SegmentInput {
-            response: &response,
-            range: 1.0,
-            mask: &mask,
-            tool: Some(&tool),
-            vill: None,
-            ventral: None,
-            mm_per_px: 0.3,
-            darkness: None,
-            anatomy: Some(Anatomy {
-                gw,
-                scores: &scores,
-                classes: &classes,
-                cols: &cols,
-                rows: &rows,
-                runs: &runs,
-                plans: &plans,
-            }),
-        };
+        let input = grid.input(&response, &mask, Some(&tool), &plans);
         let mut out = Frame::filled(1, 1, 0u8);
         segment(&input, &mut out);
         let t = ToolFrame::new(&tool);
         let (mut instrument, mut mixed) = (0, 0);
         for y in 0..h {
             for x in 0..w {
-                let mut want = ANATOMY_LABELS[class_at(&scores, &classes, gw, cols[x], rows[y])];
+                let mut want = ANATOMY_LABELS[class_at(scores, classes, gw, cols[x], rows[y])];
                 let (qx, qy) = (x as f64 - t.rear[0], y as f64 - t.rear[1]);
                 let u = qx * t.along[0] + qy * t.along[1];
                 let across = (qx * t.across[0] + qy * t.across[1]).abs();
@@ -429,42 +476,15 @@ mod tests {
     /// held before.
     #[test]
     fn rows_without_a_plan_are_background() {
-        let (w, h, k) = (20usize, 10usize, 5usize);
-        let (gw, gh) = (w / k, h / k);
-        let scores = vec![1.0f32; gw * gh * N];
-        let classes = vec![1u8; gw * gh];
-        let (mut cols, mut rows, mut runs) = (Vec::new(), Vec::new(), Vec::new());
-        cell_table(w, k, gw, &mut cols);
-        cell_table(h, k, gh, &mut rows);
-        cell_runs(&cols, &mut runs);
+        let (w, h) = (20usize, 10usize);
+        // lamina everywhere
+        let grid = Grid::new(w, h, 5, |_, _, c| if c == 1 { 1.0 } else { 0.0 });
         let (mask, response) = (Frame::filled(w, h, 1u8), Frame::filled(w, h, 0.0f32));
-        let empty = RunPlans::default();
-        let mut built = RunPlans::default();
-        built.build(&classes, gw, &cols, &runs);
-        let anatomy = |plans| Anatomy {
-            gw,
-            scores: &scores,
-            classes: &classes,
-            cols: &cols,
-            rows: &rows,
-            runs: &runs,
-            plans,
-        };
-        let input = |plans| SegmentInput {
-            response: &response,
-            range: 1.0,
-            mask: &mask,
-            tool: None,
-            vill: None,
-            ventral: None,
-            mm_per_px: 0.3,
-            darkness: None,
-            anatomy: Some(anatomy(plans)),
-        };
+        let (empty, built) = (RunPlans::default(), grid.plans());
         let mut out = Frame::filled(w, h, 7u8);
-        segment(&input(&empty), &mut out);
+        segment(&grid.input(&response, &mask, None, &empty), &mut out);
         assert!(out.data().iter().all(|&v| v == labels::BACKGROUND));
-        segment(&input(&built), &mut out);
+        segment(&grid.input(&response, &mask, None, &built), &mut out);
         assert!(out.data().iter().all(|&v| v == labels::LAMINA));
     }
 }
