@@ -7,10 +7,13 @@ morphological opening, connected components. Ours: `fluoro bench --json` (enhanc
 overlay). Prints medians and the ratio (OpenCV / ours; above 1 means we are faster).
 With `--rounds N` the two alternate N times and each round's ratio is printed with their
 median: on a shared machine the load changes between runs, and a ratio taken from two
-back-to-back runs is the figure to trust.
+back-to-back runs is the figure to trust. `--anatomy-every 4` times ours in the live loop's
+configuration (the anatomy model scored on every 4th frame, as `fluoro live` and
+`fluoro-view` do); the default, 1, is `fluoro process`'s, on which the goal is set.
 
     pip install opencv-python-headless numpy
     python3 benches/opencv_chain.py [--size 1024] [--frames 40] [--threads 2] [--rounds 1]
+        [--anatomy-every 1]
 """
 import argparse
 import json
@@ -55,6 +58,8 @@ def main():
     ap.add_argument("--frames", type=int, default=40)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=1, help="alternate the two chains this many times")
+    ap.add_argument("--anatomy-every", type=int, default=1,
+                    help="ours scores the anatomy model on every n-th frame (4: the live loop)")
     a = ap.parse_args()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "fluoro-cli"], cwd=root, check=True)
@@ -81,7 +86,8 @@ def main():
             print(f"  OpenCV classical chain: median {om:.2f} ms, p95 {np.percentile(ocv, 95):.2f} ms")
             # on the CPU the display half of the chain runs beside the analysis: the stage
             # times overlap and the total is the frame's wall time
-            print(f"  fluoro (enhance+analyse+overlay, wall time): median {fm:.2f} ms, p95 {ours['total']['p95_ms']:.2f} ms "
+            config = "" if a.anatomy_every == 1 else f", anatomy model on every {a.anatomy_every}th frame"
+            print(f"  fluoro (enhance+analyse+overlay{config}, wall time): median {fm:.2f} ms, p95 {ours['total']['p95_ms']:.2f} ms "
                   f"[stage times, overlapping: enhance {ours['stages']['enhance']['median_ms']:.2f}, "
                   f"analyse {ours['stages']['analyse']['median_ms']:.2f}, overlay {ours['stages']['overlay']['median_ms']:.2f}]"
                   + (f"; {ours['cpu']['busy_threads']:.2f} threads busy" if ours.get("cpu") else "")

@@ -93,6 +93,8 @@ pub struct Analyzer {
     anatomy_classes: Vec<u8>,
     anatomy_cols: Vec<(u32, u32, f32)>,
     frames_seen: u64,
+    /// Whether the last frame scored the anatomy model (see [`Analyzer::anatomy_scored`]).
+    anatomy_scored: bool,
     anatomy_rows: Vec<(u32, u32, f32)>,
     /// Runs of columns between the same two cells (`anatomy::cell_runs`).
     anatomy_runs: Vec<(u32, u32)>,
@@ -172,6 +174,13 @@ impl Analyzer {
     /// Where the time of the last call went.
     pub fn times(&self) -> AnalysisTimes {
         self.times
+    }
+
+    /// Whether the last call scored the anatomy model (every call with
+    /// `anatomy_every = 1`; every n-th otherwise, and whenever the frame size changes): the
+    /// frames that pay for the perceptron, for benchmarks of the live configuration.
+    pub fn anatomy_scored(&self) -> bool {
+        self.anatomy_scored
     }
 
     /// Forgets all temporal state (new study).
@@ -269,7 +278,9 @@ impl Analyzer {
         let stale = self.anatomy_scores.is_empty()
             || self.anatomy_cols.len() != f.width()
             || self.anatomy_rows.len() != f.height();
+        self.anatomy_scored = false;
         if model.is_none() || stale || self.frames_seen.is_multiple_of(every) {
+            self.anatomy_scored = model.is_some();
             self.anatomy.compute(
                 f,
                 mask,

@@ -20,6 +20,11 @@ pub struct BenchArgs {
     /// Compute backend.
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     pub backend: Backend,
+    /// Score the anatomy model on every n-th frame only: 1 is `fluoro process`'s
+    /// configuration (the default), 4 the live loop's (`fluoro live`, `fluoro-view`), where
+    /// the label map between scorings reuses the last scores with the current instrument.
+    #[arg(long, default_value_t = 1)]
+    pub anatomy_every: usize,
     /// One JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -27,8 +32,8 @@ pub struct BenchArgs {
 
 /// Runs `fluoro bench`.
 pub fn run(a: &BenchArgs) -> Result<()> {
-    if !(64..=4096).contains(&a.size) || a.frames == 0 {
-        bail!("--size must be 64..4096 and --frames at least 1");
+    if !(64..=4096).contains(&a.size) || a.frames == 0 || a.anatomy_every == 0 {
+        bail!("--size must be 64..4096, --frames and --anatomy-every at least 1");
     }
     let warm = 3;
     // a short study, cycled: rendering is not what is timed
@@ -51,13 +56,16 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         .collect();
     let mask = s.shutter.mask(a.size, a.size);
     let mm = Some(s.carm.mm_per_px());
-    let mut fl = FrameLoop::with_backend(PipelineParams::default(), a.backend.into())?;
+    let mut params = PipelineParams::default();
+    params.analysis.anatomy_every = a.anatomy_every;
+    let mut fl = FrameLoop::with_backend(params, a.backend.into())?;
     fl.set_gpu_profiling(true);
     let backend = fl.backend().to_string();
     let (mut enh, mut ana, mut ovl, mut tot) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut a_ins, mut a_vill, mut a_seg) = (Vec::new(), Vec::new(), Vec::new());
     let mut e_sub: [Vec<f64>; 5] = Default::default();
     let mut gpu_ms: Vec<[f64; 6]> = Vec::new();
+    let mut scored = 0usize;
     let mut cpu_start = None;
     let mut host_start = None;
     let mut wall_start = std::time::Instant::now();
@@ -89,6 +97,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             gpu_ms.extend(fl.gpu_stage_ms());
             ovl.push(t.overlay_ms);
             tot.push(t.total_ms);
+            scored += usize::from(fl.analyzer().anatomy_scored());
         }
     }
     let wall_ms = wall_start.elapsed().as_secs_f64() * 1000.0;
@@ -164,13 +173,15 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         println!(
             "{}",
             json!({"backend": if backend.starts_with("gpu") { "gpu" } else { "cpu" }, "adapter": backend, "simd": simd, "size": a.size, "frames": a.frames, "threads": threads,
+                   "anatomy_every": a.anatomy_every, "anatomy_scored_frames": scored,
                    "stages": st, "total": {"median_ms": total.median_ms, "p95_ms": total.p95_ms, "p99_ms": total.p99_ms},
                    "throughput_fps": 1000.0 / total.median_ms.max(1e-9), "cpu": cpu, "gpu": gpu, "pipelined": pipelined,
                    "host": host.map(|h| json!({"steal_frac": h.steal_frac, "others_frac": h.others_frac}))})
         );
     } else {
         println!(
-            "{} frames of {}x{} on {threads} threads ({backend}; CPU kernels: {simd}):",
+            "{} frames of {}x{} on {threads} threads ({backend}; CPU kernels: {simd}); \
+             anatomy model scored on {scored} of them:",
             a.frames, a.size, a.size
         );
         println!("{:<14}{:>10}{:>10}{:>10}", "stage", "median", "p95", "p99");

@@ -333,6 +333,17 @@ fn bench_json_has_the_documented_shape() {
     assert!(v["stages"]["enhance"]["median_ms"].as_f64().is_some());
     // the CPU kernels' instruction set, as this process detects it
     assert_eq!(v["simd"], fluoro_enhance::simd_level(), "{v}");
+    // `fluoro process`'s configuration scores the anatomy model on every frame
+    assert_eq!(v["anatomy_every"], 1, "{v}");
+    assert_eq!(v["anatomy_scored_frames"], 3, "{v}");
+    // the live loop's scores every 4th of the 3 warm-up and 8 timed frames: 4 and 8
+    let live = fluoro()
+        .args(["bench", "--size", "128", "--frames", "8", "--json"])
+        .args(["--anatomy-every", "4"])
+        .output()
+        .unwrap();
+    let l: serde_json::Value = serde_json::from_slice(&live.stdout).unwrap();
+    assert_eq!(l["anatomy_scored_frames"], 2, "{l}");
     // the rest of the machine's load: null where /proc cannot tell or the run was shorter
     // than a clock tick, else two shares of the machine's CPU time
     let host = &v["host"];
