@@ -308,7 +308,7 @@ impl Analyzer {
                     anatomy::cell_runs(&self.anatomy_cols, &mut self.anatomy_runs);
                 }
                 self.anatomy_plans.build(
-                    &self.anatomy_classes,
+                    (&self.anatomy_scores, &self.anatomy_classes),
                     self.anatomy.grid().0,
                     &self.anatomy_cols,
                     &self.anatomy_runs,
@@ -328,12 +328,7 @@ impl Analyzer {
         segment::segment(
             &segment::SegmentInput {
                 anatomy: model.is_some().then(|| segment::Anatomy {
-                    gw: self.anatomy.grid().0,
-                    scores: &self.anatomy_scores,
-                    classes: &self.anatomy_classes,
-                    cols: &self.anatomy_cols,
                     rows: &self.anatomy_rows,
-                    runs: &self.anatomy_runs,
                     plans: &self.anatomy_plans,
                 }),
                 response: self.detector.response(),

@@ -15,22 +15,13 @@ use crate::instrument::Detection;
 use fluoro_core::{Frame, labels};
 use rayon::prelude::*;
 
-/// The anatomy model's output for [`SegmentInput`].
+/// The anatomy model's output for [`SegmentInput`]: the label rows' fill plans, made from
+/// the grid's scores and classes ([`RunPlans::build`]), and each pixel row's grid rows.
 pub struct Anatomy<'a> {
-    /// Grid width.
-    pub gw: usize,
-    /// Class scores per cell.
-    pub scores: &'a [f32],
-    /// Arg-max class per cell.
-    pub classes: &'a [u8],
-    /// Cells of each column and row (`anatomy::cell_table`).
-    pub cols: &'a [(u32, u32, f32)],
-    /// See `cols`.
+    /// The grid rows of each pixel row and the weight towards the lower one
+    /// (`anatomy::cell_table`).
     pub rows: &'a [(u32, u32, f32)],
-    /// Runs of columns between the same two cells (`anatomy::cell_runs` of `cols`).
-    pub runs: &'a [(u32, u32)],
-    /// How each pair of grid rows fills a row of labels ([`RunPlans::build`] from these
-    /// classes, columns and runs).
+    /// How each pair of grid rows fills a row of labels.
     pub plans: &'a RunPlans,
 }
 
@@ -46,24 +37,37 @@ const MIXED: u8 = u8::MAX;
 pub struct RunPlans {
     /// Where grid row `y0`'s segments start in `segs` (one entry more than rows).
     starts: Vec<usize>,
-    /// `(first column, end column, label or MIXED)`.
-    segs: Vec<(u32, u32, u8)>,
+    /// `(first column, end column, label or MIXED, index in terms of a MIXED segment)`.
+    segs: Vec<(u32, u32, u8, u32)>,
+    /// The MIXED segments' interpolation terms.
+    terms: Vec<Terms>,
+    /// Each column's weight towards its right cell (`cols`' third field), contiguous.
+    ax: Vec<f32>,
 }
 
+/// A run's bilinear interpolation terms per class, `[tl, tr - tl, bl, br - bl]` of its four
+/// cells' scores: [`crate::anatomy::bilinear`]'s differences, taken once per run.
+type Terms = [[f32; 4]; N_CLASSES];
+
 impl RunPlans {
-    /// The plans of `classes` (a grid `gw` cells wide) for the pixel-to-cell `cols` and
-    /// their `runs` (`anatomy::cell_table` and `anatomy::cell_runs`): grid row `y0` pairs
-    /// with `y0 + 1`, the last with itself, as `anatomy::cell_table` pairs them.
+    /// The plans of `classes` and their `scores` (a grid `gw` cells wide) for the
+    /// pixel-to-cell `cols` and their `runs` (`anatomy::cell_table` and
+    /// `anatomy::cell_runs`): grid row `y0` pairs with `y0 + 1`, the last with itself, as
+    /// `anatomy::cell_table` pairs them.
     pub fn build(
         &mut self,
-        classes: &[u8],
+        (scores, classes): (&[f32], &[u8]),
         gw: usize,
         cols: &[(u32, u32, f32)],
         runs: &[(u32, u32)],
     ) {
         self.starts.clear();
         self.segs.clear();
+        self.terms.clear();
+        self.ax.clear();
+        self.ax.extend(cols.iter().map(|c| c.2));
         let gh = classes.len() / gw.max(1);
+        let at = |gx: usize, gy: usize, c: usize| scores[(gy * gw + gx) * N_CLASSES + c];
         for y0 in 0..gh {
             let first = self.segs.len();
             self.starts.push(first);
@@ -78,15 +82,21 @@ impl RunPlans {
                 let agree = c == classes[y0 * gw + x1]
                     && c == classes[y1 * gw + x0]
                     && c == classes[y1 * gw + x1];
-                let kind = if agree {
-                    ANATOMY_LABELS[usize::from(c)]
-                } else {
-                    MIXED
-                };
+                if !agree {
+                    self.segs
+                        .push((x as u32, end as u32, MIXED, self.terms.len() as u32));
+                    self.terms.push(std::array::from_fn(|c| {
+                        let (tl, tr) = (at(x0, y0, c), at(x1, y0, c));
+                        let (bl, br) = (at(x0, y1, c), at(x1, y1, c));
+                        [tl, tr - tl, bl, br - bl]
+                    }));
+                    continue;
+                }
+                let label = ANATOMY_LABELS[usize::from(c)];
                 // a run of the same label as the row's segment before: one longer fill
                 match self.segs[first..].last_mut() {
-                    Some(seg) if kind != MIXED && seg.2 == kind => seg.1 = end as u32,
-                    _ => self.segs.push((x as u32, end as u32, kind)),
+                    Some(seg) if seg.2 == label => seg.1 = end as u32,
+                    _ => self.segs.push((x as u32, end as u32, label, 0)),
                 }
             }
         }
@@ -94,7 +104,7 @@ impl RunPlans {
     }
 
     /// Grid row `y0`'s segments (none for a row the plans were not built for).
-    fn row(&self, y0: usize) -> &[(u32, u32, u8)] {
+    fn row(&self, y0: usize) -> &[(u32, u32, u8, u32)] {
         match (self.starts.get(y0), self.starts.get(y0 + 1)) {
             (Some(&a), Some(&b)) => &self.segs[a..b],
             _ => &[],
@@ -236,67 +246,53 @@ pub fn segment(input: &SegmentInput, out: &mut Frame<u8>) {
 
 /// One row of anatomy labels from the plan of its pair of grid rows ([`RunPlans`]): a
 /// segment of one label is filled at once, a run whose four cells disagree is decided pixel
-/// by pixel from the interpolated scores ([`mixed_run`]).
-fn anatomy_row(an: &Anatomy, y: usize, row: &mut [u8]) {
-    let ry = an.rows[y];
-    let segs = an.plans.row(ry.0 as usize);
-    if segs.is_empty() {
-        // plans not built for these classes: background, never the last frame's labels
-        row.fill(labels::BACKGROUND);
-    }
-    for &(a, b, kind) in segs {
-        let (a, b) = (a as usize, (b as usize).min(row.len()));
-        if kind != MIXED {
-            row[a..b].fill(kind);
-        } else {
-            let (x0, x1, _) = an.cols[a];
-            mixed_run(
-                an,
-                (x0 as usize, x1 as usize),
-                ry,
-                &an.cols[a..b],
-                &mut row[a..b],
-            );
-        }
-    }
-}
-
-/// A run whose four cells disagree: [`crate::anatomy::class_at`]'s bilinear scores and
-/// arg-max for each pixel (the same sums; ties to the lower class), eight pixels at a
-/// time with the arg-max as selects: the per-pixel comparison branches mispredicted along
-/// class boundaries, and these runs took four fifths of the label map's time.
+/// by pixel from the interpolated scores ([`mixed_run`], inlined here so that the dispatch
+/// to the vector instruction set is made once per row, not per run).
 #[multiversion::multiversion(targets(
     "x86_64+avx512f+avx512bw+avx512vl+avx2+fma",
     "x86_64+avx2+fma"
 ))]
-fn mixed_run(
-    an: &Anatomy,
-    (x0, x1): (usize, usize),
-    (y0, y1, ay): (u32, u32, f32),
-    cols: &[(u32, u32, f32)],
-    out: &mut [u8],
-) {
-    const L: usize = 8;
-    let (y0, y1) = (y0 as usize, y1 as usize);
-    let at = |gx: usize, gy: usize, c: usize| an.scores[(gy * an.gw + gx) * N_CLASSES + c];
-    let cells: [[f32; 4]; N_CLASSES] =
-        std::array::from_fn(|c| [at(x0, y0, c), at(x1, y0, c), at(x0, y1, c), at(x1, y1, c)]);
-    for (o, cols) in out.chunks_mut(L).zip(cols.chunks(L)) {
-        let mut ax = [0f32; L];
-        for (a, col) in ax.iter_mut().zip(cols) {
-            *a = col.2;
+fn anatomy_row(an: &Anatomy, y: usize, row: &mut [u8]) {
+    let (y0, _, ay) = an.rows[y];
+    let plans = an.plans;
+    let segs = plans.row(y0 as usize);
+    if segs.is_empty() {
+        // plans not built for these classes: background, never the last frame's labels
+        row.fill(labels::BACKGROUND);
+    }
+    for &(a, b, kind, t) in segs {
+        let (a, b) = (a as usize, (b as usize).min(row.len()));
+        if kind != MIXED {
+            row[a..b].fill(kind);
+        } else {
+            let ax = &plans.ax[a..b];
+            mixed_run(&plans.terms[t as usize], ax, ay, &mut row[a..b]);
         }
-        let (mut best, mut class) = ([f32::MIN; L], [0u8; L]);
-        for (c, &cell) in cells.iter().enumerate() {
+    }
+}
+
+/// A run whose four cells disagree: [`crate::anatomy::class_at`]'s bilinear scores (the
+/// same sums, from the run's `terms`) and arg-max for each pixel (ties to the lower
+/// class), eight pixels at a time with the arg-max as selects of the label itself: the
+/// per-pixel comparison branches mispredicted along class boundaries.
+#[inline(always)]
+fn mixed_run(terms: &Terms, ax: &[f32], ay: f32, out: &mut [u8]) {
+    const L: usize = 8;
+    for (o, ax) in out.chunks_mut(L).zip(ax.chunks(L)) {
+        let mut x = [0f32; L];
+        x[..ax.len()].copy_from_slice(ax);
+        let (mut best, mut label) = ([f32::MIN; L], [u32::from(labels::BACKGROUND); L]);
+        for (&[tl, dt, bl, db], &lab) in terms.iter().zip(&ANATOMY_LABELS) {
             for i in 0..L {
-                let v = crate::anatomy::bilinear(cell, ax[i], ay);
+                let (top, bot) = (tl + x[i] * dt, bl + x[i] * db);
+                let v = top + ay * (bot - top);
                 let better = v > best[i];
                 best[i] = if better { v } else { best[i] };
-                class[i] = if better { c as u8 } else { class[i] };
+                label[i] = if better { u32::from(lab) } else { label[i] };
             }
         }
-        for (o, &c) in o.iter_mut().zip(&class) {
-            *o = ANATOMY_LABELS[usize::from(c)];
+        for (o, &l) in o.iter_mut().zip(&label) {
+            *o = l as u8;
         }
     }
 }
@@ -378,7 +374,12 @@ mod tests {
         /// The plans of these classes.
         fn plans(&self) -> RunPlans {
             let mut plans = RunPlans::default();
-            plans.build(&self.classes, self.gw, &self.cols, &self.runs);
+            plans.build(
+                (&self.scores, &self.classes),
+                self.gw,
+                &self.cols,
+                &self.runs,
+            );
             plans
         }
 
@@ -400,12 +401,7 @@ mod tests {
                 mm_per_px: 0.3,
                 darkness: None,
                 anatomy: Some(Anatomy {
-                    gw: self.gw,
-                    scores: &self.scores,
-                    classes: &self.classes,
-                    cols: &self.cols,
                     rows: &self.rows,
-                    runs: &self.runs,
                     plans,
                 }),
             }
