@@ -56,12 +56,19 @@ impl Window {
 pub fn to_u8(src: &Frame<f32>, mask: &Frame<u8>, window: Window, dst: &mut Frame<u8>) {
     let (w, h) = src.size();
     dst.reshape(w, h);
-    let lo = window.center - window.width / 2.0;
-    let k = 255.0 / window.width;
     dst.data_mut()
         .par_chunks_mut(w.max(1))
         .enumerate()
-        .for_each(|(y, o)| window_row(src.row(y), mask.row(y), lo, k, o));
+        .for_each(|(y, o)| to_u8_row(src.row(y), mask.row(y), window, o));
+}
+
+/// [`to_u8`] for one row (or any run of pixels): where a consumer reads the 8-bit values
+/// once, e.g. the overlay spreading them to RGB, it maps each row as it goes and the
+/// frame of 8-bit values is never written.
+pub fn to_u8_row(src: &[f32], mask: &[u8], window: Window, out: &mut [u8]) {
+    let lo = window.center - window.width / 2.0;
+    let k = 255.0 / window.width;
+    window_row(src, mask, lo, k, out);
 }
 
 /// One row of [`to_u8`]: `(v - lo) * k + 0.5` clamped to 0..255 and truncated, 0 outside

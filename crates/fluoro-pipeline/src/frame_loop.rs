@@ -4,7 +4,7 @@
 use crate::overlay::{self, OverlayOptions};
 use fluoro_analysis::{Analysis, AnalysisParams, Analyzer, Plan};
 use fluoro_core::Frame;
-use fluoro_enhance::display::{Window, to_u8};
+use fluoro_enhance::display::Window;
 use fluoro_enhance::{EnhanceParams, Enhancer};
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
@@ -151,7 +151,6 @@ pub struct FrameLoop {
     enhancer: Chain,
     backend_name: String,
     analyzer: Analyzer,
-    display: Frame<u8>,
     annotated: RgbImage,
     scratch: Vec<f32>,
     window: Option<Window>,
@@ -217,7 +216,6 @@ impl FrameLoop {
             backend_name,
             analyzer: Analyzer::new(params.analysis.clone()),
             params,
-            display: Frame::new(0, 0),
             annotated: RgbImage::new(0, 0),
             scratch: Vec::new(),
             window: None,
@@ -402,9 +400,8 @@ impl FrameLoop {
                 center: win.center + level * win.width,
                 width: win.width * contrast,
             };
-            to_u8(out, mask, shown, &mut self.display);
             overlay::draw(
-                &self.display,
+                overlay::Grey::Windowed(out, mask, shown),
                 Some(self.analyzer.labels()),
                 &analysis,
                 analysis.plan,

@@ -6,6 +6,7 @@ use crate::font;
 use fluoro_analysis::{Analysis, Plan};
 use fluoro_core::Frame;
 use fluoro_core::record::SafetyState;
+use fluoro_enhance::display::{Window, to_u8_row};
 use image::{Rgb, RgbImage};
 use imageproc::drawing::{
     draw_filled_circle_mut, draw_filled_rect_mut, draw_hollow_circle_mut, draw_line_segment_mut,
@@ -157,9 +158,37 @@ fn rgb_row(row: &mut [u8], grey: &[u8], lab: Option<&[u8]>, tinted: &[[[u8; 3]; 
     }
 }
 
+/// The grey picture under the overlay.
+#[derive(Clone, Copy, Debug)]
+pub enum Grey<'a> {
+    /// 8-bit display values.
+    Display(&'a Frame<u8>),
+    /// The enhanced frame, its field mask and the display window: the 8-bit values of
+    /// [`fluoro_enhance::display::to_u8`], made a row at a time as the rows are drawn, so
+    /// the frame loop never writes (1 MB at 1024) and reads back a frame of them. A mask
+    /// of another size than the frame is ignored (every pixel inside).
+    Windowed(&'a Frame<f32>, &'a Frame<u8>, Window),
+}
+
+impl Grey<'_> {
+    fn size(&self) -> (usize, usize) {
+        match self {
+            Grey::Display(f) => f.size(),
+            Grey::Windowed(f, ..) => f.size(),
+        }
+    }
+}
+
+/// Pixels of a windowed row mapped to 8 bits at a time (a stack buffer; a multiple of
+/// [`rgb_row`]'s 16-pixel blocks).
+const WINDOWED_SPAN: usize = 1024;
+
+/// A span's mask where the mask given does not fit the frame.
+const ALL_INSIDE: [u8; WINDOWED_SPAN] = [1; WINDOWED_SPAN];
+
 /// Draws the overlay for one frame into `out` (resized to the frame).
 pub fn draw(
-    display: &Frame<u8>,
+    grey: Grey,
     labels: Option<&Frame<u8>>,
     a: &Analysis,
     plan: Option<Plan>,
@@ -167,7 +196,7 @@ pub fn draw(
     opts: &OverlayOptions,
     out: &mut RgbImage,
 ) {
-    let (w, h) = display.size();
+    let (w, h) = grey.size();
     if out.width() != w as u32 || out.height() != h as u32 {
         *out = RgbImage::new(w as u32, h as u32);
     }
@@ -190,7 +219,24 @@ pub fn draw(
         }
         buf.par_chunks_mut(3 * w).enumerate().for_each(|(y, row)| {
             let lab = labels.map(|l| &l[y * w..(y + 1) * w]);
-            rgb_row(row, display.row(y), lab, &tinted);
+            match grey {
+                Grey::Display(d) => rgb_row(row, d.row(y), lab, &tinted),
+                Grey::Windowed(f, mask, win) => {
+                    let mut g = [0u8; WINDOWED_SPAN];
+                    let fits = mask.size() == f.size();
+                    for x0 in (0..w).step_by(WINDOWED_SPAN) {
+                        let x1 = (x0 + WINDOWED_SPAN).min(w);
+                        let g = &mut g[..x1 - x0];
+                        let m = match fits {
+                            true => &mask.row(y)[x0..x1],
+                            false => &ALL_INSIDE[..x1 - x0],
+                        };
+                        to_u8_row(&f.row(y)[x0..x1], m, win, g);
+                        let lab = lab.map(|l| &l[x0..x1]);
+                        rgb_row(&mut row[3 * x0..3 * x1], g, lab, &tinted);
+                    }
+                }
+            }
         });
     }
     let size = w.min(h) as u32;
@@ -344,7 +390,15 @@ mod tests {
         for tint in [true, false] {
             opts.labels = tint;
             let mut out = RgbImage::new(1, 1);
-            draw(&display, Some(&labels), &a, None, None, &opts, &mut out);
+            draw(
+                Grey::Display(&display),
+                Some(&labels),
+                &a,
+                None,
+                None,
+                &opts,
+                &mut out,
+            );
             for y in border..h - border {
                 for x in border..w - border {
                     let g = display.get(x, y);
@@ -360,6 +414,54 @@ mod tests {
                     assert_eq!(out.get_pixel(x as u32, y as u32).0, want, "({x}, {y})");
                 }
             }
+        }
+    }
+
+    /// The enhanced frame drawn through its window is the same picture as its 8-bit
+    /// display mapping drawn, over several 1024-pixel spans of a row; a mask that does not
+    /// fit the frame counts every pixel inside.
+    #[test]
+    fn windowed_grey_is_the_display_mapping() {
+        // rows 3 and up to h - 3 lie inside the state border
+        let (w, h) = (2 * WINDOWED_SPAN + 37, 12);
+        let f = Frame::from_fn(w, h, |x, y| ((x * 7 + y * 13) % 300) as f32 - 20.5);
+        let mask = Frame::from_fn(w, h, |x, y| u8::from((x + y) % 11 != 0));
+        let labels = Frame::from_fn(w, h, |x, y| ((x / 5 + y) % 6) as u8);
+        let win = Window {
+            center: 130.0,
+            width: 240.0,
+        };
+        let a = Analysis {
+            tool: ToolRecord::default(),
+            vill: None,
+            guidance: GuidanceRecord::default(),
+            plan: None,
+        };
+        let opts = OverlayOptions {
+            text: false,
+            ..Default::default()
+        };
+        let picture = |grey: Grey| {
+            let mut out = RgbImage::new(1, 1);
+            draw(grey, Some(&labels), &a, None, None, &opts, &mut out);
+            out
+        };
+        for (m, fitted) in [
+            (&mask, mask.clone()),
+            (&Frame::filled(3, 3, 0), Frame::filled(w, h, 1)),
+        ] {
+            let mut display = Frame::new(0, 0);
+            fluoro_enhance::display::to_u8(&f, &fitted, win, &mut display);
+            assert!(display.data().contains(&0) && display.data().contains(&255));
+            let want = picture(Grey::Display(&display));
+            // grey and tinted pixels inside the border, in every span
+            let inside = |x: usize| want.get_pixel(x as u32, 5).0;
+            assert!(
+                (0..w)
+                    .step_by(WINDOWED_SPAN)
+                    .all(|x| inside(x + 1) != inside(x + 30))
+            );
+            assert!(picture(Grey::Windowed(&f, m, win)) == want);
         }
     }
 }
