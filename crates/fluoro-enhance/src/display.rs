@@ -72,18 +72,43 @@ pub fn to_u8_row(src: &[f32], mask: &[u8], window: Window, out: &mut [u8]) {
 }
 
 /// One row of [`to_u8`]: `(v - lo) * k + 0.5` clamped to 0..255 and truncated, 0 outside
-/// the mask. Branch-free (the mask selects by bitwise and) so that it vectorises.
+/// the mask. Branch-free (the mask selects by bitwise and) so that it vectorises; 32
+/// pixels at a time through 16-bit lanes, which compile to saturating packs: eight at a
+/// time through 32-bit lanes compiled to a byte extract and insert per pixel, 2.2 times
+/// slower on data in cache.
 #[multiversion::multiversion(targets(
     "x86_64+avx512f+avx512bw+avx512vl+avx2+fma",
     "x86_64+avx2+fma"
 ))]
 fn window_row(src: &[f32], mask: &[u8], lo: f32, k: f32, out: &mut [u8]) {
-    for ((o, &v), &m) in out.iter_mut().zip(src).zip(mask) {
-        // truncation through the mantissa (NaN gives 0, as `as u8` would); the saturating
-        // `as u8` cast compiled to one scalar conversion per pixel
-        let g = small_int_bits(((v - lo) * k + 0.5).clamp(0.0, 255.0).trunc()) as u8;
-        *o = g & 0u8.wrapping_sub(u8::from(m != 0));
+    const L: usize = 32;
+    let n = out.len().min(src.len()).min(mask.len());
+    let (src, mask, out) = (&src[..n], &mask[..n], &mut out[..n]);
+    let blocks = out
+        .chunks_exact_mut(L)
+        .zip(src.chunks_exact(L).zip(mask.chunks_exact(L)));
+    for (o, (s, m)) in blocks {
+        let s: &[f32; L] = s.try_into().expect("32 values");
+        let mut g = [0u16; L];
+        for (g, &v) in g.iter_mut().zip(s) {
+            *g = window_level(v, lo, k) as u16 & 0xff;
+        }
+        for ((o, &g), &m) in o.iter_mut().zip(&g).zip(m) {
+            *o = g as u8 & 0u8.wrapping_sub(u8::from(m != 0));
+        }
     }
+    let done = n / L * L;
+    for ((o, &v), &m) in out[done..].iter_mut().zip(&src[done..]).zip(&mask[done..]) {
+        *o = window_level(v, lo, k) as u8 & 0u8.wrapping_sub(u8::from(m != 0));
+    }
+}
+
+/// `(v - lo) * k + 0.5` clamped to 0..255 and truncated, in the low byte: truncation
+/// through the mantissa (NaN gives 0, as `as u8` would); the saturating `as u8` cast
+/// compiled to one scalar conversion per pixel.
+#[inline(always)]
+fn window_level(v: f32, lo: f32, k: f32) -> u32 {
+    small_int_bits(((v - lo) * k + 0.5).clamp(0.0, 255.0).trunc())
 }
 
 #[cfg(test)]
@@ -110,7 +135,8 @@ mod tests {
     }
 
     /// The vectorised conversion gives what `as u8` gives: every step of 1/64 across and
-    /// beyond the window, values next to each integer, and NaN and the infinities.
+    /// beyond the window, values next to each integer, and NaN and the infinities; 0
+    /// outside the mask.
     #[test]
     fn conversion_equals_the_saturating_cast() {
         let mut vals: Vec<f32> = (-2000..20000).map(|i| i as f32 / 64.0 - 10.0).collect();
@@ -126,11 +152,18 @@ mod tests {
             1e30,
             -1e30,
         ]);
-        let mask = vec![1u8; vals.len()];
-        let mut out = vec![0u8; vals.len()];
+        // outside the mask (every 7th pixel, in 32-pixel blocks and the tail) 0
+        let mask: Vec<u8> = (0..vals.len()).map(|i| u8::from(i % 7 != 3)).collect();
+        assert!(!vals.len().is_multiple_of(32));
+        let mut out = vec![7u8; vals.len()];
         window_row(&vals, &mask, 0.0, 1.0, &mut out);
-        for (v, o) in vals.iter().zip(&out) {
-            assert_eq!(*o, (v + 0.5).clamp(0.0, 255.0) as u8, "{v}");
+        for ((v, o), m) in vals.iter().zip(&out).zip(&mask) {
+            let want = if *m == 0 {
+                0
+            } else {
+                (v + 0.5).clamp(0.0, 255.0) as u8
+            };
+            assert_eq!(*o, want, "{v}");
         }
     }
 }
