@@ -68,24 +68,32 @@ fn log_row(row: &[f32], out: &mut [f32]) {
     }
 }
 
-/// Sum (in f64) and count of the row's pixels inside the mask, in 32 lanes so the loop
-/// vectorises and four independent vector sums hide the add latency. Integer-valued data
-/// (stored values) sum exactly in f64, in any order.
+/// Sum (in f64) and count of the row's pixels inside the mask, in 8 lanes so the loop
+/// vectorises: each pixel is masked as an f32 (a bitwise and), then widened and added.
+/// Masking the widened f64 lanes instead, in 32 lanes, spilled the sums to the stack and
+/// was 2.1 times slower. Integer-valued data (stored values) sum exactly in f64, in any
+/// order.
 #[multiversion::multiversion(targets(
     "x86_64+avx512f+avx512bw+avx512vl+avx2+fma",
     "x86_64+avx2+fma"
 ))]
 fn masked_row_sum(row: &[f32], mask: &[u8]) -> (f64, usize) {
-    const L: usize = 32;
+    const L: usize = 8;
     let mut acc = [0f64; L];
     let mut cnt = [0u32; L];
     let (rc, mc) = (row.chunks_exact(L), mask.chunks_exact(L));
     let (rt, mt) = (rc.remainder(), mc.remainder());
     for (r, m) in rc.zip(mc) {
+        let r: &[f32; L] = r.try_into().expect("8 values");
+        let m: &[u8; L] = m.try_into().expect("8 mask bytes");
+        let mut v = [0f32; L];
         for i in 0..L {
-            let inside = m[i] != 0;
-            acc[i] += if inside { f64::from(r[i]) } else { 0.0 };
-            cnt[i] += u32::from(inside);
+            let keep = 0u32.wrapping_sub(u32::from(m[i] != 0));
+            v[i] = f32::from_bits(r[i].to_bits() & keep);
+            cnt[i] += keep & 1;
+        }
+        for (a, &v) in acc.iter_mut().zip(&v) {
+            *a += f64::from(v);
         }
     }
     let mut sum: f64 = acc.iter().sum();
