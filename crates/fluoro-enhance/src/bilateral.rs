@@ -237,9 +237,13 @@ fn pair_weights_row(
     }
 }
 
-/// Output pixels per block of [`accumulate_row`]: its sums stay in registers (four
-/// 512-bit vectors each) across all of the window's offsets.
+/// Output pixels per block of [`accumulate_row`] with AVX-512: its sums stay in
+/// registers (four 512-bit vectors each) across all of the window's offsets.
 const BLOCK: usize = 64;
+
+/// [`BLOCK`] elsewhere: AVX2's sixteen registers hold four 256-bit vectors of each sum
+/// (eight of each spilled to the stack on every offset).
+const BLOCK_AVX2: usize = 32;
 
 /// Where [`accumulate_row`] reads each half-window offset's four streams for one row:
 /// forward weights (ring), forward neighbours (padded), backward weights (ring),
@@ -280,7 +284,8 @@ fn run<const N: usize>(s: &[f32], at: usize) -> &[f32; N] {
 /// One output row from the pair weights: for every half-window offset `o`, the forward pair
 /// `(p, p + o)` (weights of this row) and the backward pair `(p - o, p)` (weights of the row
 /// `dy` above, column `dx` to the left), then the normalisation. Pixels go in blocks of
-/// [`BLOCK`] with the offsets inside, so the sums never leave registers.
+/// [`BLOCK`] ([`BLOCK_AVX2`] without AVX-512) with the offsets inside, so the sums never
+/// leave registers.
 #[multiversion::multiversion(targets(
     "x86_64+avx512f+avx512bw+avx512vl+avx2+fma",
     "x86_64+avx2+fma"
@@ -292,30 +297,40 @@ fn accumulate_row(
     offsets: &[[usize; 4]],
     out: &mut [f32],
 ) {
+    if multiversion::target::target_cfg_f!(target_feature = "avx512f") {
+        accumulate_blocks::<BLOCK>(padded, ring, centre, offsets, out);
+    } else {
+        accumulate_blocks::<BLOCK_AVX2>(padded, ring, centre, offsets, out);
+    }
+}
+
+/// [`accumulate_row`] in blocks of `B` pixels (each pixel's sums are the same whatever `B`).
+#[inline(always)]
+fn accumulate_blocks<const B: usize>(
+    padded: &[f32],
+    ring: &[f32],
+    centre: usize,
+    offsets: &[[usize; 4]],
+    out: &mut [f32],
+) {
     let w = out.len();
-    let full = w - w % BLOCK;
+    let full = w - w % B;
     // a row's last partial block is done as a whole block overlapping the one before
     // (each pixel's sums are its own, so the overlap is computed again to the same bits);
     // only rows shorter than a block take the scalar loop
-    let last = (full < w && w >= BLOCK).then(|| w - BLOCK);
+    let last = (full < w && w >= B).then(|| w - B);
     let scalar_from = if last.is_some() { w } else { full };
-    for x0 in (0..full).step_by(BLOCK).chain(last) {
-        let (mut num, mut den) = (*run::<BLOCK>(padded, centre + x0), [1.0f32; BLOCK]);
+    for x0 in (0..full).step_by(B).chain(last) {
+        let (mut num, mut den) = (*run::<B>(padded, centre + x0), [1.0f32; B]);
         for o in offsets {
-            let (a, va) = (
-                run::<BLOCK>(ring, o[0] + x0),
-                run::<BLOCK>(padded, o[1] + x0),
-            );
-            let (b, vb) = (
-                run::<BLOCK>(ring, o[2] + x0),
-                run::<BLOCK>(padded, o[3] + x0),
-            );
-            for i in 0..BLOCK {
+            let (a, va) = (run::<B>(ring, o[0] + x0), run::<B>(padded, o[1] + x0));
+            let (b, vb) = (run::<B>(ring, o[2] + x0), run::<B>(padded, o[3] + x0));
+            for i in 0..B {
                 num[i] += a[i] * va[i] + b[i] * vb[i];
                 den[i] += a[i] + b[i];
             }
         }
-        for (o, (n, d)) in out[x0..x0 + BLOCK].iter_mut().zip(num.iter().zip(&den)) {
+        for (o, (n, d)) in out[x0..x0 + B].iter_mut().zip(num.iter().zip(&den)) {
             *o = n / d;
         }
     }
