@@ -31,9 +31,11 @@
 //!    breathing), so a line found after the tip has entered the window cannot replace it.
 
 mod darkness;
+mod disc;
 mod frame;
 
 use crate::vill_history::{Certainty, LineHistory};
+use disc::{DiscRows, roi_row};
 use fluoro_core::Frame;
 use fluoro_enhance::gaussian::kernel;
 use frame::{line_frame, turn_deg};
@@ -369,29 +371,30 @@ impl VillDetector {
         let fringe = (self.params.thin_fringe_mm / mm).round().max(0.0) as usize;
         self.thin.reshape(rw, rh);
         for yy in 0..rh {
-            for xx in 0..rw {
-                let v = u8::from(thin_r.get(x0 + xx, y0 + yy) > thin_limit);
-                self.thin.set(xx, yy, v);
+            let src = &thin_r.row(y0 + yy)[x0..x0 + rw];
+            for (o, &v) in self.thin.row_mut(yy).iter_mut().zip(src) {
+                *o = u8::from(v > thin_limit);
             }
         }
         crate::morphology::dilate_into(&self.thin, fringe, &mut self.thin_tmp, &mut self.thin_wide);
         self.roi.reshape(rw, rh);
+        let disc = DiscRows {
+            centre,
+            r,
+            rear: sh.rear,
+            d: [dx, dy],
+            l2,
+            reach: sh.half_width + 2.0,
+            dark: t,
+        };
         for yy in 0..rh {
-            for xx in 0..rw {
-                let (x, y) = (x0 + xx, y0 + yy);
-                let p = [x as f64, y as f64];
-                let (ddx, ddy) = (p[0] - centre[0], p[1] - centre[1]);
-                let inside = ddx * ddx + ddy * ddy <= r * r && mask.get(x, y) != 0;
-                let dark = self.roi_dark.get(xx, yy) > t;
-                let is_thin = self.thin_wide.get(xx, yy) != 0;
-                let u =
-                    (((p[0] - sh.rear[0]) * dx + (p[1] - sh.rear[1]) * dy) / l2).clamp(0.0, 1.0);
-                let (qx, qy) = (sh.rear[0] + dx * u, sh.rear[1] + dy * u);
-                let near_shaft =
-                    ((p[0] - qx).powi(2) + (p[1] - qy).powi(2)).sqrt() <= sh.half_width + 2.0;
-                self.roi
-                    .set(xx, yy, u8::from(inside && dark && !is_thin && !near_shaft));
-            }
+            let y = y0 + yy;
+            let rows = (
+                &mask.row(y)[x0..x0 + rw],
+                self.roi_dark.row(yy),
+                self.thin_wide.row(yy),
+            );
+            roi_row(&disc, (x0, y), rows, self.roi.row_mut(yy));
         }
         if opened {
             let r = (self.params.open_mm / mm / 2.0).round().max(1.0) as usize;
