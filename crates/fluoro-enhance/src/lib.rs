@@ -177,7 +177,9 @@ impl Enhancer {
     /// The noise-reduction half of [`Enhancer::process`] (normalisation, recursive and
     /// spatial filters): [`Enhancer::denoised`] is this frame's, [`Enhancer::output`] still
     /// the previous one's until [`Enhancer::display_stage`] runs. Analysis needs only this
-    /// half, so the display half can run beside it.
+    /// half, so the display half can run beside it. With the recursive filter on and
+    /// log-domain data, the normalised frame is not written: the filter reads the input
+    /// row by row with the shutter filled by the inside mean ([`temporal::Current`]).
     pub fn denoise(&mut self, input: &Frame<f32>, mask: &Frame<u8>) -> &Frame<f32> {
         let Self {
             params,
@@ -190,18 +192,39 @@ impl Enhancer {
             ..
         } = self;
         let t = Instant::now();
-        normalize::normalize(input, mask, params.intensity, &mut bufs[0]);
+        // log-domain data into the recursive filter: the normalised frame is the input with
+        // the outside filled by the inside mean, so the filter makes its rows as it reads
+        // them and the frame is written only if the noise fallback needs it
+        let fused = params.temporal.is_some()
+            && params.intensity == normalize::Intensity::Log
+            && mask.size() == input.size();
+        let fill = if fused {
+            normalize::inside_mean(input, mask)
+        } else {
+            normalize::normalize(input, mask, params.intensity, &mut bufs[0])
+        };
         times.normalize_ms = ms(t);
         let t = Instant::now();
         let mut cur = Slot::Buf0;
         if let Some(p) = params.temporal {
-            let normalized = &bufs[0];
-            recursive.filter_with(
-                normalized,
-                mask,
-                || temporal::estimate_noise_sigma(normalized, mask, noise_scratch),
-                &p,
-            );
+            if fused {
+                let b0 = &mut bufs[0];
+                let filled = temporal::Current::Filled {
+                    src: input,
+                    mask,
+                    fill,
+                };
+                // the pixel noise is needed only when the gate could not measure its scale
+                let noise = || {
+                    normalize::normalize(input, mask, params.intensity, b0);
+                    temporal::estimate_noise_sigma(b0, mask, noise_scratch)
+                };
+                recursive.filter_current(filled, mask, noise, &p);
+            } else {
+                let normalized = &bufs[0];
+                let noise = || temporal::estimate_noise_sigma(normalized, mask, noise_scratch);
+                recursive.filter_with(normalized, mask, noise, &p);
+            }
             cur = Slot::History;
         }
         times.temporal_ms = ms(t);
@@ -349,12 +372,23 @@ mod tests {
     /// three frames (the recursive filter's history in play).
     #[test]
     fn chain_equals_its_stages_composed_for_every_switch_setting() {
-        let mask = Frame::from_fn(48, 40, |x, y| u8::from(x + y > 6));
+        // a large field, and one too small for the recursive filter's gate to measure its
+        // scale (it falls back on the pixel noise)
+        let large = Frame::from_fn(48, 40, |x, y| u8::from(x + y > 6));
+        let small = Frame::from_fn(48, 40, |x, y| {
+            u8::from((20..26).contains(&x) && (15..21).contains(&y))
+        });
+        for mask in [large, small] {
+            chain_cases(&mask);
+        }
+    }
+
+    fn chain_cases(mask: &Frame<u8>) {
         // the shutter far from the field's values, so a fill missed anywhere shows
         let frames: Vec<Frame<f32>> = (0..3)
             .map(|n| {
                 Frame::from_fn(48, 40, |x, y| {
-                    if x + y > 6 {
+                    if mask.get(x, y) != 0 {
                         1500.0 + ((x * 13 + y * 7 + n * 5) % 50) as f32
                     } else {
                         4000.0 - n as f32
@@ -362,6 +396,7 @@ mod tests {
                 })
             })
             .collect();
+        let mask = mask.clone();
         for (bits, intensity) in (0..16u32)
             .flat_map(|b| [normalize::Intensity::Log, normalize::Intensity::Linear].map(|i| (b, i)))
         {

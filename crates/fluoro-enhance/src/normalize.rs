@@ -55,6 +55,20 @@ pub fn normalize(
     mean
 }
 
+/// The mean of `src` inside `mask` (0 when no pixel is inside): the value
+/// [`normalize`] fills the outside with for log-domain data ([`Intensity::Log`]), by the
+/// same sums, without writing a frame.
+pub fn inside_mean(src: &Frame<f32>, mask: &Frame<u8>) -> f32 {
+    let w = src.width().max(1);
+    let (sum, n) = src
+        .data()
+        .par_chunks(w)
+        .zip(mask.data().par_chunks(w))
+        .map(|(s, m)| masked_row_sum(s, m))
+        .reduce(|| (0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    if n == 0 { 0.0 } else { (sum / n as f64) as f32 }
+}
+
 /// `out = 1000 ln(max(v, 1))` ([`LOG_SCALE`]), through the vectorised [`ln_pos`].
 #[multiversion::multiversion(targets(
     "x86_64+avx512f+avx512bw+avx512vl+avx2+fma",

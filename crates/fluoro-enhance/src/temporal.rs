@@ -5,7 +5,10 @@
 //! so static anatomy is averaged over several frames while a moving instrument is taken
 //! from the current frame and does not smear.
 
+mod current;
+
 use crate::par::{par_chunks_with, reused};
+pub use current::Current;
 use fluoro_core::Frame;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -62,6 +65,8 @@ pub struct RecursiveFilter {
     /// Per block of [`BLOCK_ROWS`] rows: the horizontal difference sums of the row above it
     /// and of the row below it, taken before any block overwrites its rows.
     halos: Vec<f32>,
+    /// Current-frame rows made for the halos ([`Current::Filled`]).
+    halo_rows: Vec<Vec<f32>>,
     primed: bool,
     gate: GateScale,
     scratch: Vec<f32>,
@@ -84,6 +89,9 @@ enum GateScale {
 struct BandScratch {
     /// A 3-row ring of horizontal difference sums.
     ring: Vec<f32>,
+    /// Rows of the current frame made here ([`Current::Filled`]): two, by row parity, in
+    /// the blending pass; three in the gate's measurement.
+    cur: Vec<f32>,
     /// The gate samples of the band's rows.
     samples: Vec<f32>,
 }
@@ -133,11 +141,34 @@ impl RecursiveFilter {
         noise_sigma: impl FnOnce() -> f32,
         p: &TemporalParams,
     ) -> &Frame<f32> {
+        self.filter_current(Current::Frame(cur), mask, noise_sigma, p)
+    }
+
+    /// [`RecursiveFilter::filter_with`] reading the current frame a row at a time
+    /// ([`Current`]): with [`Current::Filled`], the normalised frame of log-domain data is
+    /// never written, each of its rows made where the filter reads it. The same result as
+    /// [`RecursiveFilter::filter_with`] on the normalised frame.
+    pub fn filter_current(
+        &mut self,
+        cur: Current,
+        mask: &Frame<u8>,
+        noise_sigma: impl FnOnce() -> f32,
+        p: &TemporalParams,
+    ) -> &Frame<f32> {
         let (w, h) = cur.size();
         let empty = w == 0 || h == 0;
         if !self.primed || self.hist.size() != (w, h) || p.recursion <= 0.0 || empty {
             self.hist.reshape(w, h);
-            self.hist.data_mut().copy_from_slice(cur.data());
+            self.hist
+                .data_mut()
+                .par_chunks_mut(w.max(1))
+                .enumerate()
+                .for_each(|(y, o)| {
+                    cur.make(y, o);
+                    if let Current::Frame(f) = cur {
+                        o.copy_from_slice(f.row(y));
+                    }
+                });
             self.primed = true;
             self.gate = GateScale::Unmeasured;
             return &self.hist;
@@ -147,6 +178,7 @@ impl RecursiveFilter {
         let Self {
             hist,
             halos,
+            halo_rows,
             gate,
             scratch,
             bands,
@@ -168,17 +200,15 @@ impl RecursiveFilter {
         let blocks = h.div_ceil(BLOCK_ROWS);
         halos.resize(blocks * 2 * w, 0.0);
         let prev = &*hist;
-        halos
-            .par_chunks_mut(2 * w)
-            .enumerate()
-            .for_each(|(b, halo)| {
-                let (above, below) = halo.split_at_mut(w);
-                let (y0, y1) = (b * BLOCK_ROWS, ((b + 1) * BLOCK_ROWS).min(h));
-                let y = y0.saturating_sub(1);
-                diff_hsum_row(cur.row(y), prev.row(y), above);
-                let y = y1.min(h - 1);
-                diff_hsum_row(cur.row(y), prev.row(y), below);
-            });
+        par_chunks_with(halos, 2 * w, halo_rows, |b, halo, buf: &mut Vec<f32>| {
+            let buf = reused(buf, w);
+            let (above, below) = halo.split_at_mut(w);
+            let (y0, y1) = (b * BLOCK_ROWS, ((b + 1) * BLOCK_ROWS).min(h));
+            let y = y0.saturating_sub(1);
+            diff_hsum_row(cur.row_in(y, buf), prev.row(y), above);
+            let y = y1.min(h - 1);
+            diff_hsum_row(cur.row_in(y, buf), prev.row(y), below);
+        });
         let halos = &*halos;
         bands.iter_mut().for_each(|b| b.samples.clear());
         par_chunks_with(
@@ -187,6 +217,10 @@ impl RecursiveFilter {
             bands,
             |b, block, band: &mut BandScratch| {
                 let ring = reused(&mut band.ring, 3 * w);
+                // the current frame's rows by parity: row y is made for its difference
+                // sums and read again when it is blended
+                let (even, odd) = reused(&mut band.cur, 2 * w).split_at_mut(w);
+                let made = [even, odd];
                 let y0 = b * BLOCK_ROWS;
                 let rows = block.len() / w;
                 let (above, below) = halos[b * 2 * w..(b + 1) * 2 * w].split_at(w);
@@ -195,17 +229,20 @@ impl RecursiveFilter {
                 let (s1, s2) = rest.split_at_mut(w);
                 let mut slots = [s0, s1, s2];
                 slots[0].copy_from_slice(above);
-                diff_hsum_row(cur.row(y0), &block[..w], slots[1]);
+                cur.make(y0, made[y0 % 2]);
+                diff_hsum_row(cur.row(y0, made[y0 % 2]), &block[..w], slots[1]);
                 for r in 0..rows {
                     let y = y0 + r;
                     if r + 1 < rows {
                         let next = &block[(r + 1) * w..(r + 2) * w];
-                        diff_hsum_row(cur.row(y + 1), next, slots[2]);
+                        cur.make(y + 1, made[(y + 1) % 2]);
+                        diff_hsum_row(cur.row(y + 1, made[(y + 1) % 2]), next, slots[2]);
                     } else {
                         slots[2].copy_from_slice(below);
                     }
                     let o = &mut block[r * w..(r + 1) * w];
-                    blend_row(slots[0], slots[1], slots[2], cur.row(y), a, inv_t, o);
+                    let c = cur.row(y, made[y % 2]);
+                    blend_row(slots[0], slots[1], slots[2], c, a, inv_t, o);
                     grid.collect(
                         y,
                         [&*slots[0], &*slots[1], &*slots[2]],
@@ -275,14 +312,14 @@ impl SampleGrid {
 /// after a reset): the samples [`SampleGrid::collect`] takes in the blending pass, from
 /// the same horizontal sums, so the two agree to the bit.
 fn measure_gate(
-    cur: &Frame<f32>,
+    cur: Current,
     prev: &Frame<f32>,
     mask: &Frame<u8>,
     grid: &SampleGrid,
     bands: &mut Vec<BandScratch>,
     all: &mut Vec<f32>,
 ) -> Option<f32> {
-    let w = cur.width();
+    let w = cur.size().0;
     let threads = rayon::current_num_threads() * 4;
     if bands.len() < threads {
         bands.resize_with(threads, BandScratch::default);
@@ -292,10 +329,12 @@ fn measure_gate(
     bands.par_iter_mut().enumerate().for_each(|(b, band)| {
         band.samples.clear();
         let ring = reused(&mut band.ring, 3 * w);
+        let buf = reused(&mut band.cur, w);
         for j in (b..grid.ny).step_by(n) {
             let y = 2 + j * grid.step;
             for (k, slot) in ring.chunks_exact_mut(w).enumerate() {
-                diff_hsum_row(cur.row(y + k - 1), prev.row(y + k - 1), slot);
+                let c = cur.row_in(y + k - 1, buf);
+                diff_hsum_row(c, prev.row(y + k - 1), slot);
             }
             let (s0, rest) = ring.split_at(w);
             let (s1, s2) = rest.split_at(w);
