@@ -117,9 +117,19 @@ fn distance_to_edge(mask: &Frame<u8>, p: [f64; 2], dir: [f64; 2], limit: f64) ->
     t
 }
 
+/// The hysteresis mask's two response thresholds: a pixel above `grow` is in the mask, one
+/// above `strong` also counts in a component's strong core.
+#[derive(Clone, Copy, Debug)]
+struct Hysteresis {
+    grow: f32,
+    strong: f32,
+}
+
 /// One row of [`InstrumentDetector::response_pass`]: the background blended from its two
-/// reduced-blur rows minus the fine blur, clamped at 0; with `(mask, grow, b)` also the
-/// hysteresis mask. Compiled for AVX-512 and AVX2 too, with runtime dispatch.
+/// reduced-blur rows minus the fine blur, clamped at 0; with `(mask, thresholds, b)`
+/// also the hysteresis mask, whose pixels above `strong` are 2 (the others 1): a
+/// component's strong pixels are then found from its bytes, not its responses. Compiled
+/// for AVX-512 and AVX2 too, with runtime dispatch.
 #[multiversion::multiversion(targets(
     "x86_64+avx512f+avx512bw+avx512vl+avx2+fma",
     "x86_64+avx2+fma"
@@ -128,16 +138,17 @@ fn response_row(
     (a_row, c_row, ay): (&[f32], &[f32], f32),
     fine: &[f32],
     r: &mut [f32],
-    binary: Option<(&[u8], f32, &mut [u8])>,
+    binary: Option<(&[u8], Hysteresis, &mut [u8])>,
 ) {
     let rows = r.iter_mut().zip(fine).zip(a_row.iter().zip(c_row));
     for ((r, &v), (&a, &c)) in rows {
         *r = ((a + ay * (c - a)) - v).max(0.0);
     }
-    if let Some((mask, grow, b)) = binary {
+    if let Some((mask, Hysteresis { grow, strong }, b)) = binary {
         // `&` rather than `&&`: no branch, so the loop vectorises
         for ((b, &r), &m) in b.iter_mut().zip(r.iter()).zip(mask) {
-            *b = u8::from(m != 0) & u8::from(r > grow);
+            let kept = u8::from(m != 0) & u8::from(r > grow);
+            *b = kept + (kept & u8::from(r > strong));
         }
     }
 }
@@ -168,9 +179,9 @@ impl InstrumentDetector {
 
     /// The dark-line response `G(bg) f - G(fine) f` (clamped at 0) in one pass over the rows,
     /// the background blended from the reduced blur where it is used (never written at full
-    /// resolution); with `(mask, grow)`, the hysteresis mask `response > grow` inside the
-    /// field is made in the same pass.
-    fn response_pass(&mut self, f: &Frame<f32>, binary: Option<(&Frame<u8>, f32)>) {
+    /// resolution); with `(mask, thresholds)`, the hysteresis mask `response > grow` inside
+    /// the field is made in the same pass, its pixels above `strong` marked 2.
+    fn response_pass(&mut self, f: &Frame<f32>, binary: Option<(&Frame<u8>, Hysteresis)>) {
         let (w, h) = f.size();
         let size = w.min(h);
         if self.fine_kernel.is_empty() {
@@ -200,7 +211,7 @@ impl InstrumentDetector {
             .enumerate()
             .for_each(|(y, (r, b))| {
                 let (a_row, c_row, ay) = large.rows_at(y);
-                let binary = binary.map(|(mask, grow)| (mask.row(y), grow, b));
+                let binary = binary.map(|(mask, t)| (mask.row(y), t, b));
                 response_row((a_row, c_row, ay), fine.row(y), r, binary);
             });
     }
@@ -225,7 +236,7 @@ impl InstrumentDetector {
         let p = self.params;
         let thr = p.threshold_frac * range.max(1e-3);
         let grow = p.grow_frac * range.max(1e-3);
-        self.response_pass(f, Some((mask, grow)));
+        self.response_pass(f, Some((mask, Hysteresis { grow, strong: thr })));
         let min_len = p.min_length_frac as f64 * size;
         // buffers taken out for the loop and put back: no allocation per frame
         let (mut comps, mut strong) = (
@@ -258,12 +269,14 @@ impl InstrumentDetector {
         strong: &mut Vec<(u32, u32)>,
     ) -> Option<(f64, Detection)> {
         let r = &self.response;
+        // the pixels above `thr`, marked 2 in the hysteresis mask by the response pass
+        let marks = &self.binary;
         strong.clear();
         strong.extend(
             c.pixels
                 .iter()
                 .copied()
-                .filter(|&(x, y)| r.get(x as usize, y as usize) > thr),
+                .filter(|&(x, y)| marks.get(x as usize, y as usize) == 2),
         );
         if (strong.len() as f64) < min_len {
             return None;
@@ -495,5 +508,28 @@ mod tests {
         assert!(detect(320.0, default).is_some());
         // the former limit (0.16, 1.33x) took the faint band
         assert!(detect(290.0, 0.16).is_some());
+    }
+
+    /// The response row and its hysteresis marks: 0 outside the field or at most `grow`,
+    /// 1 above `grow`, 2 above `grow` and `strong` too, whichever threshold is the higher.
+    #[test]
+    fn hysteresis_marks_follow_both_thresholds() {
+        let n = 37;
+        let fine: Vec<f32> = (0..n).map(|i| ((i * 7) % 11) as f32).collect();
+        let (a, c) = (vec![9.0f32; n], vec![13.0f32; n]);
+        let mask: Vec<u8> = (0..n).map(|i| u8::from(i % 5 != 0)).collect();
+        for (grow, strong) in [(2.0, 6.0), (6.0, 2.0), (4.0, 4.0)] {
+            let (mut r, mut b) = (vec![0f32; n], vec![9u8; n]);
+            let t = Hysteresis { grow, strong };
+            response_row((&a, &c, 0.25), &fine, &mut r, Some((&mask, t, &mut b)));
+            for i in 0..n {
+                assert_eq!(r[i], (10.0 - fine[i]).max(0.0), "response {i}");
+                let kept = mask[i] != 0 && r[i] > grow;
+                let want = u8::from(kept) * (1 + u8::from(r[i] > strong));
+                assert_eq!(b[i], want, "mark {i}, grow {grow}, strong {strong}");
+            }
+            // with `strong` the lower, every kept pixel is strong
+            assert!(b.contains(&0) && b.contains(&2) && (grow >= strong || b.contains(&1)));
+        }
     }
 }
