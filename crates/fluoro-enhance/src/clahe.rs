@@ -85,6 +85,8 @@ struct TileRowScratch {
     hists: Vec<u32>,
     /// The lowest and highest bin of any pixel of the tile row, masked or not.
     bin_range: (u32, u32),
+    /// Each tile's bins [`tile_histogram`] wrote (its counts elsewhere are stale).
+    taken: Vec<std::ops::Range<usize>>,
     /// Two interleaved count arrays of `bins + 1` (the last: pixels outside the mask).
     counts: Vec<u32>,
     /// Bin index of each pixel of the current tile row.
@@ -97,7 +99,8 @@ struct TileRowScratch {
 
 /// Histogram of a tile given as `(values, mask)` row slices into `out` (`bins` long);
 /// pixels outside the mask are not counted. Returns the lowest and highest bin of all its
-/// pixels, masked or not (the bins the mapping pass will look up). Bin indices are
+/// pixels, masked or not: only those bins of `out` are written (every count outside them
+/// is 0, and left for the caller to clear where it reads). Bin indices are
 /// computed a row at a time in a vectorised loop (masked pixels sent to a spare bin, so
 /// there is no branch), then counted into two arrays used alternately, so runs of equal
 /// bins (flat regions) do not wait on one counter.
@@ -135,8 +138,6 @@ fn tile_histogram<'a>(
     }
     // every count lies in the taken bins or the spare one
     let taken = span(range);
-    out[..taken.start].fill(0);
-    out[taken.end..].fill(0);
     let (t0, t1) = (&mut c0[taken.clone()], &mut c1[taken.clone()]);
     for ((o, a), b) in out[taken.clone()].iter_mut().zip(t0).zip(t1) {
         *o = *a + *b;
@@ -298,6 +299,7 @@ pub fn clahe(
         .for_each(|(by, ts)| {
             let hists = reused(&mut ts.hists, tx * bins);
             ts.bin_range = NO_BINS;
+            ts.taken.clear();
             for (bx, out) in hists.chunks_exact_mut(bins).enumerate() {
                 // tiles past a narrow frame's right edge are empty
                 let x1 = ((bx + 1) * tw).min(w);
@@ -311,6 +313,7 @@ pub fn clahe(
                     out,
                 );
                 ts.bin_range = union(ts.bin_range, (a, b));
+                ts.taken.push(span((a, b)));
             }
         });
     // the mappings are made, spread and packed only for the bins the frame's pixels take
@@ -330,7 +333,18 @@ pub fn clahe(
         .zip(tile_rows.par_iter_mut())
         .for_each(|(row, ts)| {
             let lut = reused(&mut ts.lut, bins);
-            for (bx, counts) in ts.hists[..tx * bins].chunks_exact(bins).enumerate() {
+            let tiles = ts.hists[..tx * bins].chunks_exact_mut(bins).zip(&ts.taken);
+            for (bx, (counts, taken)) in tiles.enumerate() {
+                // the frame's bins this tile's histogram did not write are empty: cleared
+                // here, where they are read, rather than all 4096 for every tile
+                let (below, above) = (used.start..taken.start, taken.end..used.end);
+                match taken.is_empty() {
+                    true => counts[used.clone()].fill(0),
+                    false => {
+                        counts[below].fill(0);
+                        counts[above].fill(0);
+                    }
+                }
                 tile_mapping(counts, used.clone(), p.clip_limit, &mut ts.prefix, lut);
                 spread_tile(&lut[used.clone()], bx, tx, &mut row[used_entries.clone()]);
             }
