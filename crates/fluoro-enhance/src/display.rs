@@ -14,7 +14,8 @@ pub struct Window {
 }
 
 impl Window {
-    /// The window spanning the `lo_pct`..`hi_pct` percentiles of the pixels inside `mask`.
+    /// The window spanning the `lo_pct`..`hi_pct` percentiles of the pixels inside `mask`,
+    /// estimated from every [`sample_step`]-th pixel.
     pub fn from_percentiles(
         f: &Frame<f32>,
         mask: &Frame<u8>,
@@ -22,32 +23,63 @@ impl Window {
         hi_pct: f32,
         scratch: &mut Vec<f32>,
     ) -> Self {
-        scratch.clear();
-        // ~40k samples are plenty for the 0.5th and 99.5th percentiles (200 in each tail)
-        // and keep this O(1) in the frame size
-        let step = (f.data().len() / 40_000).max(1);
-        scratch.extend(
-            f.data()
-                .iter()
-                .zip(mask.data())
-                .step_by(step)
-                .filter(|(_, m)| **m != 0)
-                .map(|(v, _)| *v),
-        );
-        if scratch.is_empty() {
+        samples(f, mask, scratch);
+        Self::from_samples(scratch, lo_pct, hi_pct)
+    }
+
+    /// The window spanning the `lo_pct`..`hi_pct` percentiles of `samples` (reordered; in
+    /// any order, the same window), e.g. those a stage took as it wrote the frame
+    /// ([`crate::detail::enhance_detail_sampled`]); `0.5 +- 0.5` when there are none.
+    pub fn from_samples(samples: &mut [f32], lo_pct: f32, hi_pct: f32) -> Self {
+        if samples.is_empty() {
             return Self {
                 center: 0.5,
                 width: 1.0,
             };
         }
-        let n = scratch.len();
+        let n = samples.len();
         let at = |q: f32| ((q / 100.0) * (n - 1) as f32).round() as usize;
         let (ilo, ihi) = (at(lo_pct), at(hi_pct));
-        let lo = *scratch.select_nth_unstable_by(ilo, f32::total_cmp).1;
-        let hi = *scratch.select_nth_unstable_by(ihi, f32::total_cmp).1;
+        let lo = *samples.select_nth_unstable_by(ilo, f32::total_cmp).1;
+        let hi = *samples.select_nth_unstable_by(ihi, f32::total_cmp).1;
         Self {
             center: (lo + hi) / 2.0,
             width: (hi - lo).max(1e-3),
+        }
+    }
+}
+
+/// Every [`sample_step`]-th pixel of `f` inside `mask`, into `out` (cleared first): what
+/// [`Window::from_percentiles`] selects from.
+pub fn samples(f: &Frame<f32>, mask: &Frame<u8>, out: &mut Vec<f32>) {
+    out.clear();
+    out.extend(
+        f.data()
+            .iter()
+            .zip(mask.data())
+            .step_by(sample_step(f.data().len()))
+            .filter(|(_, m)| **m != 0)
+            .map(|(v, _)| *v),
+    );
+}
+
+/// The step between the pixels [`Window::from_percentiles`] samples in a frame of `len`
+/// pixels: about 40 000 samples, plenty for the 0.5th and 99.5th percentiles (200 in each
+/// tail), which keeps the selection O(1) in the frame size.
+pub fn sample_step(len: usize) -> usize {
+    (len / 40_000).max(1)
+}
+
+/// Appends the samples [`Window::from_percentiles`] takes from row `y` of a frame `w`
+/// pixels wide (`row`, with its `mask` row): the pixels whose index in the whole frame is
+/// a multiple of `step`, inside the mask. A stage that writes the frame a row at a time
+/// takes them while the row is in cache.
+pub fn row_samples(row: &[f32], mask: &[u8], y: usize, step: usize, out: &mut Vec<f32>) {
+    let w = row.len();
+    let first = (step - (y * w) % step) % step;
+    for x in (first..w.min(mask.len())).step_by(step) {
+        if mask[x] != 0 {
+            out.push(row[x]);
         }
     }
 }

@@ -292,6 +292,19 @@ impl<'a> DisplayStage<'a> {
     /// CLAHE and detail enhancement of the denoised frame; returns the display output
     /// (also [`Enhancer::output`] from now on).
     pub fn run(self, mask: &Frame<u8>) -> &'a Frame<f32> {
+        self.run_with(mask, None)
+    }
+
+    /// [`DisplayStage::run`], also taking the display window's samples of the output into
+    /// `samples` (those [`display::Window::from_percentiles`] selects from, for
+    /// [`display::Window::from_samples`]): with the detail stage on, each as its row is
+    /// written ([`detail::enhance_detail_sampled`]), which spares a second, scattered read
+    /// of the frame.
+    pub fn run_sampled(self, mask: &Frame<u8>, samples: &mut Vec<f32>) -> &'a Frame<f32> {
+        self.run_with(mask, Some(samples))
+    }
+
+    fn run_with(self, mask: &Frame<u8>, samples: Option<&mut Vec<f32>>) -> &'a Frame<f32> {
         let Self {
             params,
             src,
@@ -311,18 +324,28 @@ impl<'a> DisplayStage<'a> {
         let t = Instant::now();
         // CLAHE's result (if any) is in `a`; detail writes the buffer that holds neither
         // it nor the denoised frame
+        // detail writes the buffer that holds neither CLAHE's result nor the denoised frame
+        let mut detailed = |input: &Frame<f32>, p, out: &mut Frame<f32>, samples| match samples {
+            Some(s) => detail::enhance_detail_sampled(input, mask, &p, detail, s, out),
+            None => detail::enhance_detail_in_field(input, mask, &p, detail, out),
+        };
+        let mut samples = samples;
         let (out, out_slot): (&'a Frame<f32>, Slot) = match (params.clahe, params.detail) {
             (Some(_), Some(p)) => {
-                detail::enhance_detail_in_field(a, mask, &p, detail, b);
+                detailed(a, p, b, samples.take());
                 (b, slot_b)
             }
             (Some(_), None) => (a, slot_a),
             (None, Some(p)) => {
-                detail::enhance_detail_in_field(src, mask, &p, detail, a);
+                detailed(src, p, a, samples.take());
                 (a, slot_a)
             }
             (None, None) => (src, denoised),
         };
+        // without the detail stage, from the output
+        if let Some(s) = samples {
+            display::samples(out, mask, s);
+        }
         times.detail_ms = ms(t);
         *output = out_slot;
         out
@@ -443,6 +466,29 @@ mod tests {
                 assert_eq!(out.data(), x.data(), "output, switches {bits:04b}");
                 assert_eq!(e.output().data(), x.data());
             }
+        }
+    }
+
+    /// The display half's samples give the window of its output's percentiles, with CLAHE
+    /// and detail on or off (detail off: taken from the output afterwards).
+    #[test]
+    fn sampled_display_half_gives_the_outputs_window() {
+        let mask = Frame::from_fn(50, 41, |x, y| u8::from(x + 2 * y > 9));
+        let f = Frame::from_fn(50, 41, |x, y| 900.0 + ((x * 31 + y * 17) % 97) as f32);
+        for bits in 0..4u32 {
+            let d = EnhanceParams::default();
+            let mut e = Enhancer::new(EnhanceParams {
+                clahe: d.clahe.filter(|_| bits & 1 != 0),
+                detail: d.detail.filter(|_| bits & 2 != 0),
+                ..d
+            });
+            e.denoise(&f, &mask);
+            let mut samples = Vec::new();
+            let out = e.display_stage().1.run_sampled(&mask, &mut samples).clone();
+            let got = display::Window::from_samples(&mut samples, 0.5, 99.5);
+            let want = display::Window::from_percentiles(&out, &mask, 0.5, 99.5, &mut samples);
+            assert_eq!(got, want, "switches {bits:02b}");
+            assert_eq!(e.output().data(), out.data());
         }
     }
 

@@ -364,19 +364,23 @@ impl FrameLoop {
         let mut analyse = |denoised: &Frame<f32>| {
             timed(|| analyzer.analyse(denoised, analysis_mask, mm_per_px, plan))
         };
-        let mut window_of =
-            |out: &Frame<f32>| Window::from_percentiles(out, mask, 0.5, 99.5, scratch);
+        // the display window from the enhanced frame's percentiles; on the CPU its samples
+        // are taken as the detail stage writes the frame
         let ((analysis, analyse_ms), (window, display_ms)) = match &mut self.enhancer {
             Chain::Cpu(e) => {
                 let (denoised, display) = e.display_stage();
-                rayon::join(
-                    || analyse(denoised),
-                    || timed(|| draw.then(|| window_of(display.run(mask)))),
-                )
+                let window = || {
+                    display.run_sampled(mask, scratch);
+                    Window::from_samples(scratch, 0.5, 99.5)
+                };
+                rayon::join(|| analyse(denoised), || timed(|| draw.then(window)))
             }
             Chain::Gpu(g) => rayon::join(
                 || analyse(g.denoised()),
-                || timed(|| draw.then(|| window_of(g.output()))),
+                || {
+                    let out = g.output();
+                    timed(|| draw.then(|| Window::from_percentiles(out, mask, 0.5, 99.5, scratch)))
+                },
             ),
         };
         let output = match &self.enhancer {
