@@ -89,11 +89,12 @@ pub fn enhance_detail_in_field(
 }
 
 /// [`enhance_detail_in_field`], also taking the display window's samples of the result
-/// into `samples` (cleared first): the pixels [`crate::display::Window::from_percentiles`] would take from
-/// `dst` and `mask`, each taken as its row is written, so the window costs no second read
-/// of the frame (about 40 000 scattered reads at 1024, 1.5% of a frame's CPU time). Their
-/// order differs, which changes no percentile. A mask of another size than `src` is
-/// sampled from `dst` afterwards, as [`crate::display::Window::from_percentiles`] would.
+/// into `samples` (cleared first): the pixels that
+/// [`crate::display::Window::from_percentiles`] would take from `dst` and `mask`, each
+/// taken as its row is written, so the window costs no second read of the frame (about
+/// 40 000 scattered reads at 1024, 1.5% of a frame's CPU time). Their order differs, which
+/// changes no percentile. A mask of another size than `src` is sampled from `dst`
+/// afterwards, as the window would be.
 pub fn enhance_detail_sampled(
     src: &Frame<f32>,
     mask: &Frame<u8>,
