@@ -304,7 +304,7 @@ impl<'a> DisplayStage<'a> {
         self.run_with(mask, Some(samples))
     }
 
-    fn run_with(self, mask: &Frame<u8>, samples: Option<&mut Vec<f32>>) -> &'a Frame<f32> {
+    fn run_with(self, mask: &Frame<u8>, mut samples: Option<&mut Vec<f32>>) -> &'a Frame<f32> {
         let Self {
             params,
             src,
@@ -329,7 +329,6 @@ impl<'a> DisplayStage<'a> {
             Some(s) => detail::enhance_detail_sampled(input, mask, &p, detail, s, out),
             None => detail::enhance_detail_in_field(input, mask, &p, detail, out),
         };
-        let mut samples = samples;
         let (out, out_slot): (&'a Frame<f32>, Slot) = match (params.clahe, params.detail) {
             (Some(_), Some(p)) => {
                 detailed(a, p, b, samples.take());

@@ -31,7 +31,7 @@ pub fn normalize(
     let (w, h) = src.size();
     dst.reshape(w, h);
     // one pass: transform each row and sum its inside pixels
-    let (sum, n) = dst
+    let sums = dst
         .data_mut()
         .par_chunks_mut(w.max(1))
         .zip(mask.data().par_chunks(w.max(1)))
@@ -43,9 +43,8 @@ pub fn normalize(
                 Intensity::Linear => log_row(s, o),
             }
             masked_row_sum(o, m)
-        })
-        .reduce(|| (0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
-    let mean = if n == 0 { 0.0 } else { (sum / n as f64) as f32 };
+        });
+    let (mean, n) = pooled_mean(sums);
     if n < w * h {
         dst.data_mut()
             .par_chunks_mut(w.max(1))
@@ -60,13 +59,19 @@ pub fn normalize(
 /// same sums, without writing a frame.
 pub fn inside_mean(src: &Frame<f32>, mask: &Frame<u8>) -> f32 {
     let w = src.width().max(1);
-    let (sum, n) = src
+    let sums = src
         .data()
         .par_chunks(w)
         .zip(mask.data().par_chunks(w))
-        .map(|(s, m)| masked_row_sum(s, m))
-        .reduce(|| (0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
-    if n == 0 { 0.0 } else { (sum / n as f64) as f32 }
+        .map(|(s, m)| masked_row_sum(s, m));
+    pooled_mean(sums).0
+}
+
+/// The mean of rows' `(sum, count)` inside the mask (0 with no pixel inside), and the count.
+fn pooled_mean(rows: impl ParallelIterator<Item = (f64, usize)>) -> (f32, usize) {
+    let (sum, n) = rows.reduce(|| (0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    let mean = if n == 0 { 0.0 } else { (sum / n as f64) as f32 };
+    (mean, n)
 }
 
 /// `out = 1000 ln(max(v, 1))` ([`LOG_SCALE`]), through the vectorised [`ln_pos`].

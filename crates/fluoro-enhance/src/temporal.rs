@@ -163,12 +163,7 @@ impl RecursiveFilter {
                 .data_mut()
                 .par_chunks_mut(w.max(1))
                 .enumerate()
-                .for_each(|(y, o)| {
-                    cur.make(y, o);
-                    if let Current::Frame(f) = cur {
-                        o.copy_from_slice(f.row(y));
-                    }
-                });
+                .for_each(|(y, o)| cur.copy_row(y, o));
             self.primed = true;
             self.gate = GateScale::Unmeasured;
             return &self.hist;

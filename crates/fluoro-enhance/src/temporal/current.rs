@@ -31,11 +31,19 @@ impl Current<'_> {
         }
     }
 
+    /// Row `y` written into `out` (a row long), stored or made.
+    pub(super) fn copy_row(&self, y: usize, out: &mut [f32]) {
+        match self {
+            Current::Frame(f) => out.copy_from_slice(f.row(y)),
+            Current::Filled { src, mask, fill } => fill_row(src.row(y), mask.row(y), *fill, out),
+        }
+    }
+
     /// Makes row `y` in `buf` (a row long) where it is not stored; [`Current::row`] then
     /// reads it from there.
     pub(super) fn make(&self, y: usize, buf: &mut [f32]) {
-        if let Current::Filled { src, mask, fill } = self {
-            fill_row(src.row(y), mask.row(y), *fill, buf);
+        if let Current::Filled { .. } = self {
+            self.copy_row(y, buf);
         }
     }
 
