@@ -1,16 +1,49 @@
 //! A dense, row-major 2D image.
 
 use ndarray::{ArrayView2, ArrayViewMut2};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A dense row-major image of `width x height` pixels of type `T`.
 ///
 /// This is the unit of work of every pipeline stage: frames are allocated once and reused
 /// across a study (see [`Frame::reshape`]), so the steady state allocates nothing.
-#[derive(Clone, Debug, Default, PartialEq)]
+///
+/// Equality compares sizes and pixels only (not [`Frame::stamp`]).
+#[derive(Clone, Debug, Default)]
 pub struct Frame<T> {
     width: usize,
     height: usize,
     data: Vec<T>,
+    stamp: Stamp,
+}
+
+impl<T: PartialEq> PartialEq for Frame<T> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.width, self.height) == (other.width, other.height) && self.data == other.data
+    }
+}
+
+/// The content version behind [`Frame::stamp`]: 0 until read, then a number no other
+/// content has had; every mutable access sets it back to 0. A clone starts with its
+/// original's (the same pixels).
+#[derive(Debug, Default)]
+struct Stamp(AtomicU64);
+
+impl Clone for Stamp {
+    fn clone(&self) -> Self {
+        Self(AtomicU64::new(self.0.load(Ordering::Relaxed)))
+    }
+}
+
+/// The last stamp handed out (stamps start at 1; 0 means "none yet").
+static LAST_STAMP: AtomicU64 = AtomicU64::new(0);
+
+impl Stamp {
+    /// Forgets the stamp: the content may change.
+    #[inline(always)]
+    fn clear(&mut self) {
+        *self.0.get_mut() = 0;
+    }
 }
 
 impl<T: Copy + Default> Frame<T> {
@@ -22,6 +55,7 @@ impl<T: Copy + Default> Frame<T> {
     /// Resizes in place, reusing the allocation; contents are unspecified afterwards
     /// (newly exposed pixels are `T::default()`).
     pub fn reshape(&mut self, width: usize, height: usize) {
+        self.stamp.clear();
         self.width = width;
         self.height = height;
         self.data.resize(width * height, T::default());
@@ -35,6 +69,7 @@ impl<T: Copy> Frame<T> {
             width,
             height,
             data: vec![value; width * height],
+            stamp: Stamp::default(),
         }
     }
 
@@ -44,6 +79,7 @@ impl<T: Copy> Frame<T> {
             width,
             height,
             data,
+            stamp: Stamp::default(),
         })
     }
 
@@ -59,6 +95,7 @@ impl<T: Copy> Frame<T> {
             width,
             height,
             data,
+            stamp: Stamp::default(),
         }
     }
 
@@ -84,7 +121,31 @@ impl<T: Copy> Frame<T> {
 
     /// The pixels, row-major, mutable.
     pub fn data_mut(&mut self) -> &mut [T] {
+        self.stamp.clear();
         &mut self.data
+    }
+
+    /// A number for the frame's current content (size and pixels), so that a stage can
+    /// keep what it derived from a frame (a mask's row spans, say) for as long as the
+    /// frame is unchanged without comparing pixels: two calls that return the same number
+    /// saw the same content. Every mutable access ([`Frame::data_mut`], [`Frame::row_mut`],
+    /// [`Frame::set`], [`Frame::view_mut`], [`Frame::reshape`]) makes the next call return
+    /// a new number; a clone keeps its original's until either changes. Never 0.
+    pub fn stamp(&self) -> u64 {
+        let s = self.stamp.0.load(Ordering::Relaxed);
+        if s != 0 {
+            return s;
+        }
+        let new = LAST_STAMP.fetch_add(1, Ordering::Relaxed) + 1;
+        // another thread reading the same unchanged frame may have set one first
+        match self
+            .stamp
+            .0
+            .compare_exchange(0, new, Ordering::Relaxed, Ordering::Relaxed)
+        {
+            Ok(_) => new,
+            Err(current) => current,
+        }
     }
 
     /// Takes the buffer out.
@@ -101,6 +162,7 @@ impl<T: Copy> Frame<T> {
     /// Sets the pixel at column `x`, row `y`.
     #[inline]
     pub fn set(&mut self, x: usize, y: usize, value: T) {
+        self.stamp.clear();
         self.data[y * self.width + x] = value;
     }
 
@@ -113,6 +175,7 @@ impl<T: Copy> Frame<T> {
     /// Row `y`, mutable.
     #[inline]
     pub fn row_mut(&mut self, y: usize) -> &mut [T] {
+        self.stamp.clear();
         &mut self.data[y * self.width..(y + 1) * self.width]
     }
 
@@ -122,6 +185,7 @@ impl<T: Copy> Frame<T> {
             width: self.width,
             height: self.height,
             data: self.data.iter().map(|&v| f(v)).collect(),
+            stamp: Stamp::default(),
         }
     }
 
@@ -133,6 +197,7 @@ impl<T: Copy> Frame<T> {
 
     /// A mutable ndarray view with shape `(rows, columns)`.
     pub fn view_mut(&mut self) -> ArrayViewMut2<'_, T> {
+        self.stamp.clear();
         ArrayViewMut2::from_shape((self.height, self.width), &mut self.data)
             .expect("frame length is width*height")
     }
@@ -160,6 +225,38 @@ impl Frame<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stamp stays while the content does and changes with every kind of mutable
+    /// access; clones share it until either changes; equality ignores it.
+    #[test]
+    fn stamps_follow_the_content() {
+        let mut f = Frame::filled(4, 3, 1u8);
+        let s = f.stamp();
+        assert_ne!(s, 0);
+        assert_eq!(f.stamp(), s);
+        let g = f.clone();
+        assert_eq!(g.stamp(), s);
+        let other = Frame::filled(4, 3, 1u8);
+        assert_ne!(other.stamp(), s);
+        assert_eq!(other, f);
+        let mut seen = vec![s];
+        let mut check = |f: &Frame<u8>| {
+            let t = f.stamp();
+            assert!(!seen.contains(&t), "stamp {t} reused");
+            seen.push(t);
+        };
+        f.data_mut()[0] = 2;
+        check(&f);
+        f.row_mut(1)[2] = 3;
+        check(&f);
+        f.set(3, 2, 4);
+        check(&f);
+        f.view_mut()[[0, 1]] = 5;
+        check(&f);
+        f.reshape(2, 2);
+        check(&f);
+        assert_eq!(g.stamp(), s, "the clone kept its stamp");
+    }
 
     #[test]
     fn from_vec_checks_length() {

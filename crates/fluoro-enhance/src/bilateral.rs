@@ -183,7 +183,7 @@ fn filter(
             // the pixels outside the field (around the span, and in it where the field is
             // not convex) keep their value
             if let Some(m) = mask {
-                keep_outside_row(m.row(y), src.row(y), (a, b), out);
+                keep_outside_row(m.row(y), src.row(y), (a, b), spans.gaps(y), out);
             }
         },
     );

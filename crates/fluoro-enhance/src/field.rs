@@ -6,22 +6,48 @@ use fluoro_core::Frame;
 
 /// Each row's columns `a..b` from its first to its last field pixel (`0..0` for a row
 /// with none), or every row whole when there is no mask.
+///
+/// The spans are kept while the mask is unchanged ([`Frame::stamp`]): a study's mask is
+/// the same frame after frame, and scanning it again in each filter that skips the
+/// outside cost about 1% of a 1024 frame's CPU time.
 #[derive(Clone, Debug, Default)]
 pub struct FieldSpans {
     spans: Vec<(usize, usize)>,
+    /// Per row: the mask has outside pixels between the row's first and last field pixel.
+    gaps: Vec<bool>,
+    /// What the spans were made from: the mask's stamp (0: no mask) and the size.
+    made_from: Option<(u64, usize, usize)>,
 }
 
 impl FieldSpans {
     /// The spans of `mask`, or of a `w` x `h` frame without one (every row whole). The
     /// mask is scanned eight bytes at a time from each end of a row.
+    /// Nothing is scanned when they were last made from this very mask, unchanged.
     pub fn update(&mut self, mask: Option<&Frame<u8>>, w: usize, h: usize) {
+        let source = (mask.map_or(0, Frame::stamp), w, h);
+        if self.made_from == Some(source) {
+            return;
+        }
+        self.made_from = Some(source);
         self.spans.clear();
+        self.gaps.clear();
         let Some(m) = mask else {
             self.spans.resize(h, (0, w));
+            self.gaps.resize(h, false);
             return;
         };
-        self.spans
-            .extend((0..m.height()).map(|y| row_span(m.row(y))));
+        for y in 0..m.height() {
+            let row = m.row(y);
+            let (a, b) = row_span(row);
+            self.spans.push((a, b));
+            self.gaps.push(has_zero(&row[a..b]));
+        }
+    }
+
+    /// Whether row `y` has pixels outside the field between its first and last field pixel
+    /// (a field that is not convex there); false past the last row.
+    pub fn gaps(&self, y: usize) -> bool {
+        self.gaps.get(y).copied().unwrap_or(false)
     }
 
     /// Row `y`'s span (`0..0` past the last row).
@@ -84,14 +110,15 @@ fn row_span(row: &[u8]) -> (usize, usize) {
     (a, b.max(a + 1))
 }
 
+/// Whether `mask` has a 0 (a min reduction, which vectorises).
+fn has_zero(mask: &[u8]) -> bool {
+    mask.iter().fold(u8::MAX, |x, &v| x.min(v)) == 0
+}
+
 /// Pixels of row `a..b` (`out`) outside the field (`mask`, the same columns) set to the
 /// source's (`src`): for a field that is not convex, whose rows have outside pixels
-/// between their first and last field pixel. Checks the mask first (a min reduction that
-/// vectorises), so a convex field's row costs one pass over its mask.
+/// between their first and last field pixel.
 fn keep_outside(mask: &[u8], src: &[f32], out: &mut [f32]) {
-    if mask.iter().fold(u8::MAX, |x, &v| x.min(v)) != 0 {
-        return;
-    }
     for ((o, &m), &s) in out.iter_mut().zip(mask).zip(src) {
         if m == 0 {
             *o = s;
@@ -100,13 +127,22 @@ fn keep_outside(mask: &[u8], src: &[f32], out: &mut [f32]) {
 }
 
 /// Row `out` (filtered in `a..b` only) with every pixel outside the field set to the
-/// source's: those outside the row's span `(a, b)` and those between that the mask leaves
-/// out. The one outside rule of the filters that skip the outside of the field.
-pub fn keep_outside_row(mask: &[u8], src: &[f32], (a, b): (usize, usize), out: &mut [f32]) {
+/// source's: those outside the row's span `(a, b)` and, when the row has `gaps`
+/// ([`FieldSpans::gaps`]), those between that the mask leaves out. The one outside rule of
+/// the filters that skip the outside of the field.
+pub fn keep_outside_row(
+    mask: &[u8],
+    src: &[f32],
+    (a, b): (usize, usize),
+    gaps: bool,
+    out: &mut [f32],
+) {
     let b = b.max(a);
     out[..a].copy_from_slice(&src[..a]);
     out[b..].copy_from_slice(&src[b..]);
-    keep_outside(&mask[a..b], &src[a..b], &mut out[a..b]);
+    if gaps {
+        keep_outside(&mask[a..b], &src[a..b], &mut out[a..b]);
+    }
 }
 
 #[cfg(test)]
@@ -130,6 +166,34 @@ mod tests {
         assert_eq!(s.union(7..=9), None);
         s.update(None, 21, 2);
         assert_eq!((s.row(0), s.row(1), s.row(2)), ((0, 21), (0, 21), (0, 0)));
+    }
+
+    /// Spans are kept for the same unchanged mask and made again when it changes in place
+    /// or another mask comes; rows with outside pixels inside their span have gaps.
+    #[test]
+    fn spans_follow_the_mask_and_flag_gaps() {
+        let mut mask = Frame::from_fn(40, 3, |x, y| u8::from((5..30).contains(&x) && y != 2));
+        let mut s = FieldSpans::default();
+        s.update(Some(&mask), 40, 3);
+        assert_eq!((s.row(0), s.gaps(0)), ((5, 30), false));
+        assert_eq!((s.row(2), s.gaps(2)), ((0, 0), false));
+        mask.row_mut(0)[12] = 0;
+        mask.row_mut(2)[39] = 1;
+        s.update(Some(&mask), 40, 3);
+        assert_eq!((s.row(0), s.gaps(0)), ((5, 30), true));
+        assert_eq!((s.row(1), s.gaps(1)), ((5, 30), false));
+        assert_eq!(s.row(2), (39, 40));
+        let other = Frame::filled(40, 3, 1u8);
+        s.update(Some(&other), 40, 3);
+        assert_eq!((s.row(0), s.gaps(0)), ((0, 40), false));
+        s.update(Some(&mask), 40, 3);
+        assert_eq!((s.row(0), s.gaps(0)), ((5, 30), true));
+        let mut out = vec![-1.0f32; 40];
+        let src: Vec<f32> = (0..40).map(|x| x as f32).collect();
+        keep_outside_row(mask.row(0), &src, s.row(0), s.gaps(0), &mut out);
+        let kept: Vec<usize> = (0..40).filter(|&x| out[x] == src[x]).collect();
+        let want: Vec<usize> = (0..5).chain([12]).chain(30..40).collect();
+        assert_eq!(kept, want);
     }
 
     /// Every pair of first and last pixel on rows of widths around the scan's chunks

@@ -71,7 +71,9 @@ fn blur_with(
             dst.data_mut()
                 .par_chunks_mut(w.max(1))
                 .enumerate()
-                .for_each(|(y, o)| keep_outside_row(mask.row(y), src.row(y), spans.row(y), o));
+                .for_each(|(y, o)| {
+                    keep_outside_row(mask.row(y), src.row(y), spans.row(y), spans.gaps(y), o)
+                });
         }
         return;
     }
@@ -132,12 +134,13 @@ fn blur_with(
                         // the ring from column ca on: every slot keeps its stride sw
                         vertical_ring(&rows[ca..], sw, y, kernel, &mut o[x0 + ca..x0 + cb]);
                     }
-                    if let Some((mask, _)) = field {
+                    if let Some((mask, spans)) = field {
                         let cut = x0..x0 + sw;
                         keep_outside_row(
                             &mask.row(y as usize)[cut.clone()],
                             &src.row(y as usize)[cut.clone()],
                             (ca, cb),
+                            spans.gaps(y as usize),
                             &mut o[cut],
                         );
                     }

@@ -156,6 +156,8 @@ pub struct FrameLoop {
     window: Option<Window>,
     window_adjust: (f32, f32),
     mask_seen: Vec<u8>,
+    /// The stamp of the mask last compared with `mask_seen`.
+    mask_stamp: u64,
     analysis_mask: Frame<u8>,
     /// Fingerprint of the frame queued ahead on the GPU by [`FrameLoop::process_ahead`].
     announced: Option<u64>,
@@ -221,6 +223,7 @@ impl FrameLoop {
             window: None,
             window_adjust: (0.0, 1.0),
             mask_seen: Vec::new(),
+            mask_stamp: 0,
             analysis_mask: Frame::new(0, 0),
             announced: None,
         }
@@ -350,11 +353,17 @@ impl FrameLoop {
         let denoise_ms = ms_since(t0);
         // analysis looks a margin inside the field: the collimator's blurred edge is a thin
         // dark ring that would otherwise pass for an instrument entering the field
-        if self.mask_seen.as_slice() != mask.data() {
+        // (the same mask frame, unchanged, is not compared again: see `Frame::stamp`)
+        let stamp = mask.stamp();
+        if self.mask_stamp != stamp
+            && (self.mask_seen.as_slice() != mask.data()
+                || self.analysis_mask.size() != mask.size())
+        {
             self.mask_seen = mask.data().to_vec();
             let r = (mask.width().min(mask.height()) / 128).max(2);
             self.analysis_mask = fluoro_analysis::morphology::erode(mask, r);
         }
+        self.mask_stamp = stamp;
         // analysis reads only the denoised frame, so the display half of the CPU chain
         // (CLAHE, detail) and the display window (a serial percentile selection) run beside
         // it, filling the cores the analysis' serial parts leave idle; without drawing the

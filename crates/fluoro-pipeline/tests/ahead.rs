@@ -3,8 +3,8 @@
 //! whatever adapter exists (CI: lavapipe); `FLUORO_SKIP_GPU=1` skips it on a machine with
 //! none.
 
-use fluoro_core::Frame;
-use fluoro_pipeline::source::StudyInput;
+mod common;
+
 use fluoro_pipeline::{Backend, FrameLoop, LoopError, PipelineParams};
 
 fn gpu_loop() -> Option<FrameLoop> {
@@ -20,17 +20,7 @@ fn queued_ahead_equals_one_at_a_time_and_checks_the_order() {
     let (Some(mut one), Some(mut ahead)) = (gpu_loop(), gpu_loop()) else {
         return;
     };
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/clo-cross-256.dcm");
-    let study = fluoro_dicom::Study::open(&path).unwrap();
-    let input = StudyInput::new(&study);
-    let frames: Vec<Frame<f32>> = (0..study.frame_count().min(8))
-        .map(|i| {
-            let mut f = Frame::new(0, 0);
-            input.read(&study, i, &mut f).unwrap();
-            f
-        })
-        .collect();
+    let (study, frames) = common::fixture_frames(8);
     let (mask, mm) = (study.shutter_mask(), study.info().mm_per_px);
     for (i, f) in frames.iter().enumerate() {
         let (a, _) = one.process(f, &mask, mm, false).unwrap();

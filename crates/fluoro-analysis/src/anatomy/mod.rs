@@ -51,6 +51,8 @@ pub struct AnatomyFeatures {
     gh: usize,
     small: Frame<f32>,
     grid_mask: Vec<u8>,
+    /// The mask's stamp, size and the block size `grid_mask` was made for.
+    grid_mask_from: Option<(u64, usize, usize, usize)>,
     blurred: [Frame<f32>; 5],
     tmp: Frame<f32>,
     kernels: Vec<Vec<f32>>,
@@ -85,30 +87,16 @@ impl AnatomyFeatures {
         let k = (w.min(h) as f64 / GRID as f64).round().max(1.0) as usize;
         let (gw, gh) = ((w / k).max(1), (h / k).max(1));
         (self.k, self.gw, self.gh) = (k, gw, gh);
-        // box-average into the grid; a cell is visible when most of it is
-        self.grid_mask.clear();
-        self.grid_mask.resize(gw * gh, 0);
-        // the grid's cells are whole blocks (gw = w / k); the field coverage is summed the
-        // same way, column-wise per grid row
+        // the grid's cells are whole blocks (gw = w / k); a cell is visible when most of it
+        // is in the field
         box_average(f, k, (gw, gh), &mut self.row_sums, &mut self.small);
-        let cell = |gx: usize| gx * k..((gx + 1) * k).min(w);
-        par_chunks_with(
-            &mut self.grid_mask,
-            gw,
-            &mut self.row_counts,
-            |gy, visible, cnt: &mut Vec<u16>| {
-                let cnt = zeroed(cnt, w);
-                for y in gy * k..((gy + 1) * k).min(h) {
-                    for (c, &m) in cnt.iter_mut().zip(mask.row(y)) {
-                        *c += u16::from(m != 0);
-                    }
-                }
-                for (gx, o) in visible.iter_mut().enumerate() {
-                    let n: usize = cnt[cell(gx)].iter().map(|&c| usize::from(c)).sum();
-                    *o = u8::from(2 * n >= k * k);
-                }
-            },
-        );
+        // the visible cells are kept while the mask is unchanged (a study's, frame after
+        // frame), sparing a read of the whole mask
+        let source = (mask.stamp(), w, h, k);
+        if self.grid_mask_from != Some(source) {
+            self.grid_mask_from = Some(source);
+            self.make_grid_mask(mask, (w, h));
+        }
         self.median_scratch.clear();
         for (v, &m) in self.small.data().iter().zip(&self.grid_mask) {
             if m != 0 {
@@ -160,6 +148,32 @@ impl AnatomyFeatures {
             gw * N_FEATURES,
             &mut self.planes,
             |gy, row, planes| row::feature_row(&inputs, gy, gh, planes, row),
+        );
+    }
+
+    /// Which grid cells of a `w` x `h` frame are mostly inside `mask` (the grid's size and
+    /// block set already): the field coverage is summed column-wise per grid row.
+    fn make_grid_mask(&mut self, mask: &Frame<u8>, (w, h): (usize, usize)) {
+        let (k, gw, gh) = (self.k, self.gw, self.gh);
+        self.grid_mask.clear();
+        self.grid_mask.resize(gw * gh, 0);
+        let cell = |gx: usize| gx * k..((gx + 1) * k).min(w);
+        par_chunks_with(
+            &mut self.grid_mask,
+            gw,
+            &mut self.row_counts,
+            |gy, visible, cnt: &mut Vec<u16>| {
+                let cnt = zeroed(cnt, w);
+                for y in gy * k..((gy + 1) * k).min(h) {
+                    for (c, &m) in cnt.iter_mut().zip(mask.row(y)) {
+                        *c += u16::from(m != 0);
+                    }
+                }
+                for (gx, o) in visible.iter_mut().enumerate() {
+                    let n: usize = cnt[cell(gx)].iter().map(|&c| usize::from(c)).sum();
+                    *o = u8::from(2 * n >= k * k);
+                }
+            },
         );
     }
 }
