@@ -394,13 +394,17 @@ mod tests {
     /// three frames (the recursive filter's history in play).
     #[test]
     fn chain_equals_its_stages_composed_for_every_switch_setting() {
-        // a large field, and one too small for the recursive filter's gate to measure its
-        // scale (it falls back on the pixel noise)
+        // a large field, the same with a hole (rows with outside pixels inside their span),
+        // and one too small for the recursive filter's gate to measure its scale (it falls
+        // back on the pixel noise)
         let large = Frame::from_fn(48, 40, |x, y| u8::from(x + y > 6));
+        let holed = Frame::from_fn(48, 40, |x, y| {
+            u8::from(x + y > 6 && !((20..24).contains(&x) && (10..14).contains(&y)))
+        });
         let small = Frame::from_fn(48, 40, |x, y| {
             u8::from((20..26).contains(&x) && (15..21).contains(&y))
         });
-        for mask in [large, small] {
+        for mask in [large, holed, small] {
             chain_cases(&mask);
         }
     }
