@@ -1,5 +1,7 @@
-//! Binary morphology over (2r+1)^2 squares, separable with running counts (O(1) per pixel
-//! whatever `r`); windows are clipped at the image border. Masks hold 0 and 1.
+//! Binary morphology over (2r+1)^2 squares, separable: each pass sums the window's shifted
+//! rows (O(r) per pixel, vectorised; the windows used are a few pixels), or for windows
+//! too wide for 8-bit sums keeps running counts (O(1) per pixel); windows are clipped at
+//! the image border. Masks hold 0 and 1.
 
 use fluoro_core::Frame;
 
