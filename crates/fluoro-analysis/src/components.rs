@@ -256,7 +256,11 @@ mod tests {
                     .map(|_| {
                         s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
                         let v = (s >> 33) as u8;
-                        if (s >> 40) % density == 0 { v | 1 } else { 0 }
+                        if (s >> 40).is_multiple_of(density) {
+                            v | 1
+                        } else {
+                            0
+                        }
                     })
                     .collect();
                 for x in 0..=len {
