@@ -8,10 +8,7 @@ use fluoro_core::Frame;
 use fluoro_core::record::SafetyState;
 use fluoro_enhance::display::{Window, to_u8_row};
 use image::{Rgb, RgbImage};
-use imageproc::drawing::{
-    draw_filled_circle_mut, draw_filled_rect_mut, draw_hollow_circle_mut, draw_line_segment_mut,
-};
-use imageproc::rect::Rect;
+use imageproc::drawing::{draw_filled_circle_mut, draw_hollow_circle_mut, draw_line_segment_mut};
 use serde::{Deserialize, Serialize};
 
 /// What to draw.
@@ -94,6 +91,32 @@ fn dashed(img: &mut RgbImage, a: [f64; 2], b: [f64; 2], width: u32, dash: f64, c
             width,
             c,
         );
+    }
+}
+
+/// The rectangle of `rw` x `rh` pixels from `(x, y)`, clipped to the image, filled with
+/// `c` a row at a time (the pixels `imageproc`'s `draw_filled_rect_mut` fills, without its
+/// bounds check per pixel).
+fn fill_rect(img: &mut RgbImage, (x, y): (i32, i32), (rw, rh): (u32, u32), c: Rgb<u8>) {
+    let (w, h) = (i64::from(img.width()), i64::from(img.height()));
+    let (x0, y0) = (i64::from(x).max(0), i64::from(y).max(0));
+    let (x1, y1) = (
+        (i64::from(x) + i64::from(rw)).min(w),
+        (i64::from(y) + i64::from(rh)).min(h),
+    );
+    if x0 >= x1 || y0 >= y1 {
+        return;
+    }
+    let stride = 3 * w as usize;
+    let buf: &mut [u8] = img;
+    for row in buf
+        .chunks_exact_mut(stride)
+        .take(y1 as usize)
+        .skip(y0 as usize)
+    {
+        for px in row[3 * x0 as usize..3 * x1 as usize].chunks_exact_mut(3) {
+            px.copy_from_slice(&c.0);
+        }
     }
 }
 
@@ -304,7 +327,7 @@ pub fn draw(
         (0, 0, b as u32, h as u32),
         (w as i32 - b, 0, b as u32, h as u32),
     ] {
-        draw_filled_rect_mut(out, Rect::at(x, y).of_size(rw, rh), sc);
+        fill_rect(out, (x, y), (rw, rh), sc);
     }
     if opts.text {
         let dist = match (a.guidance.tip_to_vill_mm, a.guidance.tip_to_vill_px) {
@@ -317,9 +340,10 @@ pub fn draw(
         let pad = 4 * scale as i64;
         let tw = font::text_width(&line1, scale).max(font::text_width(&line2, scale * 2)) as i64;
         let th = (7 * scale + 4 * scale + 14 * scale) as i64;
-        draw_filled_rect_mut(
+        fill_rect(
             out,
-            Rect::at(b + 2, b + 2).of_size((tw + 2 * pad) as u32, (th + 2 * pad) as u32),
+            (b + 2, b + 2),
+            ((tw + 2 * pad) as u32, (th + 2 * pad) as u32),
             Rgb([0, 0, 0]),
         );
         text(
@@ -361,6 +385,32 @@ pub fn draw(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `fill_rect` fills what `imageproc`'s rectangle fill does: inside, across each edge,
+    /// over a corner and wholly outside.
+    #[test]
+    fn fill_rect_matches_imageproc() {
+        let c = Rgb([200, 30, 90]);
+        for (x, y, rw, rh) in [
+            (3, 4, 10, 5),
+            (-4, 2, 9, 3),
+            (30, -2, 20, 8),
+            (-5, 20, 7, 40),
+            (45, 34, 6, 6),
+            (60, 5, 3, 3),
+            (0, 0, 48, 36),
+        ] {
+            let mut ours = RgbImage::new(48, 36);
+            let mut theirs = ours.clone();
+            fill_rect(&mut ours, (x, y), (rw, rh), c);
+            imageproc::drawing::draw_filled_rect_mut(
+                &mut theirs,
+                imageproc::rect::Rect::at(x, y).of_size(rw, rh),
+                c,
+            );
+            assert!(ours == theirs, "rect at ({x}, {y}) of {rw} x {rh}");
+        }
+    }
     use fluoro_core::record::{GuidanceRecord, ToolRecord};
 
     /// The tinted frame inside the 3 px state border, blocks of 16 pixels with and without
