@@ -95,8 +95,8 @@ fn dashed(img: &mut RgbImage, a: [f64; 2], b: [f64; 2], width: u32, dash: f64, c
 }
 
 /// The rectangle of `rw` x `rh` pixels from `(x, y)`, clipped to the image, filled with
-/// `c` a row at a time (the pixels `imageproc`'s `draw_filled_rect_mut` fills, without its
-/// bounds check per pixel).
+/// `c` (the pixels `imageproc`'s `draw_filled_rect_mut` fills, without its bounds check
+/// per pixel): the first row by doubling copies, the others copied from it.
 fn fill_rect(img: &mut RgbImage, (x, y): (i32, i32), (rw, rh): (u32, u32), c: Rgb<u8>) {
     let (w, h) = (i64::from(img.width()), i64::from(img.height()));
     let (x0, y0) = (i64::from(x).max(0), i64::from(y).max(0));
@@ -108,15 +108,21 @@ fn fill_rect(img: &mut RgbImage, (x, y): (i32, i32), (rw, rh): (u32, u32), c: Rg
         return;
     }
     let stride = 3 * w as usize;
+    let (a, b, first) = (3 * x0 as usize, 3 * x1 as usize, y0 as usize);
     let buf: &mut [u8] = img;
-    for row in buf
-        .chunks_exact_mut(stride)
-        .take(y1 as usize)
-        .skip(y0 as usize)
-    {
-        for px in row[3 * x0 as usize..3 * x1 as usize].chunks_exact_mut(3) {
-            px.copy_from_slice(&c.0);
-        }
+    let (head, rest) = buf.split_at_mut((first + 1) * stride);
+    // the first row's run by doubling copies, then copied into the rows below
+    let run = &mut head[first * stride + a..first * stride + b];
+    run[..3].copy_from_slice(&c.0);
+    let mut done = 3;
+    while done < run.len() {
+        let n = done.min(run.len() - done);
+        run.copy_within(0..n, done);
+        done += n;
+    }
+    let rows = (y1 - y0) as usize - 1;
+    for row in rest.chunks_exact_mut(stride).take(rows) {
+        row[a..b].copy_from_slice(run);
     }
 }
 
