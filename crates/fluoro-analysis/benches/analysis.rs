@@ -75,9 +75,19 @@ fn bench(c: &mut Criterion) {
         });
         let model = anatomy::embedded_model().expect("the committed model parses");
         let (mut scratch, mut scores) = (anatomy::ScoreScratch::default(), Vec::new());
+        // the features of the frame with both landmarks (the last computed above)
         g.bench_function(BenchmarkId::new("anatomy-score", size), |b| {
             b.iter(|| {
-                anatomy::score_grid(a.anatomy_features(), model, &mut scratch, &mut scores);
+                anatomy::score_grid(&feats, model, &mut scratch, &mut scores);
+                black_box(scores[0])
+            })
+        });
+        // both in one pass over the grid rows, as the analyzer runs them
+        let mut rows = anatomy::ScoredRowScratch::default();
+        g.bench_function(BenchmarkId::new("anatomy-features-scored", size), |b| {
+            b.iter(|| {
+                let input = (black_box(&frames[0]), &mask, &lm_known);
+                feats.compute_scored(input, model, &mut rows, &mut scores);
                 black_box(scores[0])
             })
         });

@@ -101,6 +101,11 @@ pub struct Analyzer {
     /// The label rows' fill plans (`segment::RunPlans`) of the last scores.
     anatomy_plans: segment::RunPlans,
     anatomy_scratch: anatomy::ScoreScratch,
+    /// Each band's feature row and layer buffers when features and scores are made
+    /// together ([`anatomy::AnatomyFeatures::compute_scored`]).
+    anatomy_row_scratch: anatomy::ScoredRowScratch,
+    /// Keep the whole grid's features ([`Analyzer::set_keep_anatomy_features`]).
+    keep_anatomy_features: bool,
     params: AnalysisParams,
     detector: instrument::InstrumentDetector,
     tracker: track::TipTracker,
@@ -166,7 +171,16 @@ impl Analyzer {
         &self.labels
     }
 
-    /// The anatomy features of the last frame (what the anatomy model is trained on).
+    /// Keeps the anatomy features of each frame the model scores, for
+    /// [`Analyzer::anatomy_features`] (`fluoro train-data`). Off (the default), each grid
+    /// row's features are scored where they are made and not kept: the same scores without
+    /// writing and reading back the whole grid's features.
+    pub fn set_keep_anatomy_features(&mut self, on: bool) {
+        self.keep_anatomy_features = on;
+    }
+
+    /// The anatomy features of the last frame (what the anatomy model is trained on): empty
+    /// unless kept ([`Analyzer::set_keep_anatomy_features`]) or there is no model.
     pub fn anatomy_features(&self) -> &anatomy::AnatomyFeatures {
         &self.anatomy
     }
@@ -281,24 +295,31 @@ impl Analyzer {
         self.anatomy_scored = false;
         if model.is_none() || stale || self.frames_seen.is_multiple_of(every) {
             self.anatomy_scored = model.is_some();
-            self.anatomy.compute(
-                f,
-                mask,
-                &anatomy::Landmarks {
-                    vill,
-                    ventral,
-                    tool: det.as_ref().map(|d| (d.tip, d.dir)),
-                    mm_per_px: mm,
-                    range,
-                },
-            );
-            if let Some(m) = model {
-                anatomy::score_grid(
-                    &self.anatomy,
+            let lm = anatomy::Landmarks {
+                vill,
+                ventral,
+                tool: det.as_ref().map(|d| (d.tip, d.dir)),
+                mm_per_px: mm,
+                range,
+            };
+            match model {
+                Some(m) if !self.keep_anatomy_features => self.anatomy.compute_scored(
+                    (f, mask, &lm),
                     m,
-                    &mut self.anatomy_scratch,
+                    &mut self.anatomy_row_scratch,
                     &mut self.anatomy_scores,
-                );
+                ),
+                _ => self.anatomy.compute(f, mask, &lm),
+            }
+            if let Some(m) = model {
+                if self.keep_anatomy_features {
+                    anatomy::score_grid(
+                        &self.anatomy,
+                        m,
+                        &mut self.anatomy_scratch,
+                        &mut self.anatomy_scores,
+                    );
+                }
                 anatomy::cell_classes(&self.anatomy_scores, &mut self.anatomy_classes);
                 // the pixel-to-cell tables depend on the frame size only
                 if self.anatomy_cols.len() != f.width() || self.anatomy_rows.len() != f.height() {

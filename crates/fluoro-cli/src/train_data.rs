@@ -62,6 +62,7 @@ pub fn run(a: &TrainDataArgs) -> Result<()> {
         let input = fluoro_pipeline::source::StudyInput::new(&study);
         let params = fluoro_pipeline::study_params(&study, &input, &PipelineParams::default());
         let mut fl = FrameLoop::new(params);
+        fl.set_keep_anatomy_features(true);
         let mask = study.shutter_mask();
         let mm = study.info().mm_per_px;
         let mut frame = Frame::new(0, 0);

@@ -242,6 +242,13 @@ impl FrameLoop {
         self.analyzer.set_plan_from_landmarks(landmarks);
     }
 
+    /// Keeps the anatomy features of each frame the model scores
+    /// ([`fluoro_analysis::Analyzer::set_keep_anatomy_features`]), for reading them from
+    /// [`FrameLoop::analyzer`] (`fluoro train-data`).
+    pub fn set_keep_anatomy_features(&mut self, on: bool) {
+        self.analyzer.set_keep_anatomy_features(on);
+    }
+
     /// Sets what the overlay draws (takes effect on the next frame).
     pub fn set_overlay(&mut self, overlay: OverlayOptions) {
         self.params.overlay = overlay;

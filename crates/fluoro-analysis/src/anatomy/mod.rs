@@ -14,7 +14,7 @@
 use fluoro_core::Frame;
 use fluoro_enhance::gaussian::{blur, kernel};
 use fluoro_enhance::large_blur::box_average;
-use fluoro_enhance::par::{par_chunks_with, zeroed};
+use fluoro_enhance::par::{par_chunks_with, reused, zeroed};
 
 mod mlp;
 mod row;
@@ -42,6 +42,23 @@ pub struct Landmarks {
     /// The frame's dynamic range inside the field.
     pub range: f32,
 }
+
+/// What a frame's feature rows are measured from besides the smoothed grids.
+#[derive(Clone, Copy, Debug)]
+struct Measures {
+    median: f32,
+    inv_range: f32,
+    mm: f64,
+    vill: Option<([f64; 2], [f64; 2], [f64; 2])>,
+    tool: Option<([f64; 2], [f64; 2])>,
+}
+
+/// One band's buffers of [`AnatomyFeatures::compute_scored`]: the feature planes, a row of
+/// features, and the perceptron's two layer buffers.
+pub type RowScratch = (Vec<f32>, Vec<f32>, (Vec<f32>, Vec<f32>));
+
+/// Per-band scratch of [`AnatomyFeatures::compute_scored`], kept between frames.
+pub type ScoredRowScratch = Vec<RowScratch>;
 
 /// Feature computation with its buffers.
 #[derive(Debug, Default)]
@@ -81,8 +98,9 @@ impl AnatomyFeatures {
         self.grid_mask[gy * self.gw + gx] != 0
     }
 
-    /// Computes the features of `f` (denoised, dense = low) with its field `mask`.
-    pub fn compute(&mut self, f: &Frame<f32>, mask: &Frame<u8>, lm: &Landmarks) {
+    /// Sizes the grid for `f` and makes what each row's features are measured from: the
+    /// visible cells, the smoothed grids, the median and the landmarks' frames.
+    fn prepare(&mut self, f: &Frame<f32>, mask: &Frame<u8>, lm: &Landmarks) -> Measures {
         let (w, h) = f.size();
         let k = (w.min(h) as f64 / GRID as f64).round().max(1.0) as usize;
         let (gw, gh) = ((w / k).max(1), (h / k).max(1));
@@ -119,8 +137,6 @@ impl AnatomyFeatures {
         for (b, kern) in self.blurred.iter_mut().zip(&self.kernels) {
             blur(&self.small, kern, &mut self.tmp, b);
         }
-        self.feats.clear();
-        self.feats.resize(gw * gh * N_FEATURES, 0.0);
         let mm = lm.mm_per_px.max(1e-6);
         let vill = lm.vill.map(|[a, p1]| {
             let d = [p1[0] - a[0], p1[1] - a[1]];
@@ -134,20 +150,76 @@ impl AnatomyFeatures {
             }
             (a, n, [d[0] / l2, d[1] / l2])
         });
-        let inputs = row::RowInputs {
-            blurred: &self.blurred,
+        Measures {
             median: med,
             inv_range: inv,
-            k,
             mm,
             vill,
             tool: lm.tool,
-        };
+        }
+    }
+
+    /// What the feature rows read: the smoothed grids and the frame's measures.
+    fn row_inputs(&self, m: &Measures) -> row::RowInputs<'_> {
+        row::RowInputs {
+            blurred: &self.blurred,
+            median: m.median,
+            inv_range: m.inv_range,
+            k: self.k,
+            mm: m.mm,
+            vill: m.vill,
+            tool: m.tool,
+        }
+    }
+
+    /// Computes the features of `f` (denoised, dense = low) with its field `mask`, all of
+    /// them kept ([`AnatomyFeatures::features`]).
+    pub fn compute(&mut self, f: &Frame<f32>, mask: &Frame<u8>, lm: &Landmarks) {
+        let m = self.prepare(f, mask, lm);
+        let (gw, gh) = (self.gw, self.gh);
+        let (mut feats, mut planes) = (
+            std::mem::take(&mut self.feats),
+            std::mem::take(&mut self.planes),
+        );
+        feats.clear();
+        feats.resize(gw * gh * N_FEATURES, 0.0);
+        let inputs = self.row_inputs(&m);
         par_chunks_with(
-            &mut self.feats,
+            &mut feats,
             gw * N_FEATURES,
-            &mut self.planes,
+            &mut planes,
             |gy, row, planes| row::feature_row(&inputs, gy, gh, planes, row),
+        );
+        (self.feats, self.planes) = (feats, planes);
+    }
+
+    /// [`AnatomyFeatures::compute`] and [`score_grid`] in one pass over the grid rows: each
+    /// row's features are made in the band's buffer and scored there, so the features of
+    /// the whole grid (1.4 MB at 1024) are never written and read back. The same scores;
+    /// [`AnatomyFeatures::features`] is empty afterwards.
+    pub fn compute_scored(
+        &mut self,
+        (f, mask, lm): (&Frame<f32>, &Frame<u8>, &Landmarks),
+        mlp: &Mlp,
+        scratch: &mut ScoredRowScratch,
+        scores: &mut Vec<f32>,
+    ) {
+        let m = self.prepare(f, mask, lm);
+        self.feats.clear();
+        let (gw, gh) = (self.gw, self.gh);
+        scores.clear();
+        scores.resize(gw * gh * N_CLASSES, 0.0);
+        let inputs = self.row_inputs(&m);
+        let this = &*self;
+        par_chunks_with(
+            scores,
+            gw * N_CLASSES,
+            scratch,
+            |gy, row, (planes, feats, layers): &mut RowScratch| {
+                let feats = reused(feats, gw * N_FEATURES);
+                row::feature_row(&inputs, gy, gh, planes, feats);
+                score_row(this, gy, feats, mlp, layers, row);
+            },
         );
     }
 
@@ -193,37 +265,51 @@ pub fn score_grid(
     scores.clear();
     scores.resize(gw * gh * N_CLASSES, 0.0);
     let fv = feats.features();
-    fluoro_enhance::par::par_chunks_with(
-        scores,
-        gw * N_CLASSES,
-        scratch,
-        |gy, row, (a, b): &mut (Vec<f32>, Vec<f32>)| {
-            // the row's span from its first to its last visible cell in blocks (a round
-            // field leaves about a fifth of the grid outside), then the cells outside the
-            // field, in the span or not, set to background
-            let first = (0..gw).find(|&gx| feats.visible(gx, gy));
-            if let Some(x0) = first {
-                let x1 = (x0..gw)
-                    .rev()
-                    .find(|&gx| feats.visible(gx, gy))
-                    .unwrap_or(x0)
-                    + 1;
-                let base = gy * gw * N_FEATURES;
-                mlp.forward_many(
-                    &fv[base + x0 * N_FEATURES..base + x1 * N_FEATURES],
-                    a,
-                    b,
-                    &mut row[x0 * N_CLASSES..x1 * N_CLASSES],
-                );
-            }
-            for gx in 0..gw {
-                if !feats.visible(gx, gy) {
-                    row[gx * N_CLASSES..(gx + 1) * N_CLASSES]
-                        .copy_from_slice(&[10.0, 0.0, 0.0, 0.0]);
-                }
-            }
-        },
-    );
+    fluoro_enhance::par::par_chunks_with(scores, gw * N_CLASSES, scratch, |gy, row, layers| {
+        let base = gy * gw * N_FEATURES;
+        score_row(
+            feats,
+            gy,
+            &fv[base..base + gw * N_FEATURES],
+            mlp,
+            layers,
+            row,
+        );
+    });
+}
+
+/// Grid row `gy`'s scores (`row`, `N_CLASSES` per cell) from its features (`fv`,
+/// `N_FEATURES` per cell): the row's span from its first to its last visible cell scored
+/// in blocks (a round field leaves about a fifth of the grid outside), then the cells
+/// outside the field, in the span or not, set to background.
+fn score_row(
+    feats: &AnatomyFeatures,
+    gy: usize,
+    fv: &[f32],
+    mlp: &Mlp,
+    (a, b): &mut (Vec<f32>, Vec<f32>),
+    row: &mut [f32],
+) {
+    let gw = feats.gw;
+    let first = (0..gw).find(|&gx| feats.visible(gx, gy));
+    if let Some(x0) = first {
+        let x1 = (x0..gw)
+            .rev()
+            .find(|&gx| feats.visible(gx, gy))
+            .unwrap_or(x0)
+            + 1;
+        mlp.forward_many(
+            &fv[x0 * N_FEATURES..x1 * N_FEATURES],
+            a,
+            b,
+            &mut row[x0 * N_CLASSES..x1 * N_CLASSES],
+        );
+    }
+    for gx in 0..gw {
+        if !feats.visible(gx, gy) {
+            row[gx * N_CLASSES..(gx + 1) * N_CLASSES].copy_from_slice(&[10.0, 0.0, 0.0, 0.0]);
+        }
+    }
 }
 
 /// The arg-max class of every grid cell, into `classes`.
@@ -376,5 +462,40 @@ mod tests {
             }
         }
         assert!(inside > 1000 && outside > 1000, "{inside} {outside}");
+    }
+
+    /// Features and scores made row by row together give [`score_grid`]'s scores of
+    /// [`AnatomyFeatures::compute`]'s features, bit for bit: with and without landmarks,
+    /// one scratch across frames and sizes (stale rows from the frame before).
+    #[test]
+    fn scored_rows_equal_features_then_scores() {
+        let m = embedded_model().expect("model");
+        let (mut whole, mut rows) = (AnatomyFeatures::default(), AnatomyFeatures::default());
+        let (mut scratch, mut row_scratch) = (ScoreScratch::default(), ScoredRowScratch::default());
+        let (mut want, mut got) = (Vec::new(), Vec::new());
+        for (n, size) in [(0, 256), (1, 256), (2, 200), (3, 256)] {
+            let f = Frame::from_fn(size, size, |x, y| {
+                1000.0 + (x as f32 * 0.1 + n as f32).sin() * 50.0 + y as f32 * (1.0 + n as f32)
+            });
+            let mask = Frame::from_fn(size, size, |x, y| {
+                u8::from((x as f64 - 128.0).hypot(y as f64 - 120.0) < 100.0)
+            });
+            let c = size as f64 / 2.0;
+            let known = n % 2 == 0;
+            let lm = Landmarks {
+                vill: known.then_some([[c, c - 40.0], [c + 10.0, c + 40.0]]),
+                ventral: known.then_some([1.0, 0.0]),
+                tool: known.then_some(([c - 30.0, c], [0.9, 0.1])),
+                mm_per_px: 0.3,
+                range: 300.0,
+            };
+            whole.compute(&f, &mask, &lm);
+            score_grid(&whole, m, &mut scratch, &mut want);
+            rows.compute_scored((&f, &mask, &lm), m, &mut row_scratch, &mut got);
+            assert_eq!(rows.grid(), whole.grid());
+            assert!(rows.features().is_empty());
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert!(bits(&got) == bits(&want), "frame {n}: scores differ");
+        }
     }
 }

@@ -55,8 +55,8 @@ fn shifted(r: &[f32], n: usize) -> [&[f32]; 3] {
 }
 
 /// The features of grid row `gy` (of `gh`) into `out` (`N_FEATURES` per cell, cell after
-/// cell; the features of a landmark not known are left as they are: the caller zeroes
-/// them); `planes` is scratch (`N_FEATURES` values per cell, feature after feature).
+/// cell, every one written; the features of a landmark not known are 0); `planes` is
+/// scratch (`N_FEATURES` values per cell, feature after feature).
 pub(super) fn feature_row(
     inp: &RowInputs<'_>,
     gy: usize,
@@ -161,21 +161,22 @@ pub(super) fn feature_row(
         }
     }
     // feature after feature -> cell after cell, a plane at a time (fixed-size cells: the
-    // index check leaves the inner loop); an unknown landmark's features stay as `out`
-    // has them (0)
+    // index check leaves the inner loop); an unknown landmark's features are 0
     let (cells, _) = out.as_chunks_mut::<N_FEATURES>();
     let known = |i: usize| match i {
         0..15 => true,
         15..18 => inp.vill.is_some(),
         _ => inp.tool.is_some(),
     };
-    for (i, plane) in planes
-        .chunks_exact(gw)
-        .enumerate()
-        .filter(|(i, _)| known(*i))
-    {
-        for (o, &v) in cells.iter_mut().zip(plane) {
-            o[i] = v;
+    for (i, plane) in planes.chunks_exact(gw).enumerate() {
+        if known(i) {
+            for (o, &v) in cells.iter_mut().zip(plane) {
+                o[i] = v;
+            }
+        } else {
+            for o in cells.iter_mut() {
+                o[i] = 0.0;
+            }
         }
     }
 }
@@ -261,16 +262,9 @@ mod tests {
                 };
                 let mut out = vec![f32::NAN; gw * N_FEATURES];
                 for gy in 0..gh {
-                    // the caller's row: an unknown landmark's features 0, the rest NaN (each
-                    // must be written)
-                    for (i, v) in out.iter_mut().enumerate() {
-                        let unknown = match i % N_FEATURES {
-                            15..18 => !vill,
-                            18.. => !tool,
-                            _ => false,
-                        };
-                        *v = if unknown { 0.0 } else { f32::NAN };
-                    }
+                    // the caller's row all NaN: each feature must be written, an unknown
+                    // landmark's as 0
+                    out.fill(f32::NAN);
                     feature_row(&inp, gy, gh, &mut planes, &mut out);
                     for gx in 0..gw {
                         let want = reference_cell(&inp, gx, gy, gh);
