@@ -96,22 +96,33 @@ impl Mlp {
     pub fn forward_many(&self, xs: &[f32], a: &mut Vec<f32>, b: &mut Vec<f32>, outs: &mut [f32]) {
         let n = xs.len() / N_FEATURES;
         let last = self.layers.len() - 1;
+        // both buffers sized once for the widest layer: every value a layer reads was
+        // written first (the inputs below, each output by `dense_block`), so they are
+        // never cleared or zero-filled per block
+        let widest = self
+            .layers
+            .iter()
+            .map(|l| l.inp.max(l.out))
+            .max()
+            .unwrap_or(0);
+        for v in [&mut *a, &mut *b] {
+            if v.len() < BLOCK * widest {
+                v.resize(BLOCK * widest, 0.0);
+            }
+        }
         for start in (0..n).step_by(BLOCK) {
             let m = BLOCK.min(n - start);
-            a.clear();
-            for x in xs[start * N_FEATURES..(start + m) * N_FEATURES].chunks_exact(N_FEATURES) {
-                a.extend(
-                    x.iter()
-                        .zip(&self.mean)
-                        .zip(&self.inv_std)
-                        .map(|((v, m), s)| (v - m) * s),
+            let cells = xs[start * N_FEATURES..(start + m) * N_FEATURES].chunks_exact(N_FEATURES);
+            for (o, x) in a[..m * N_FEATURES].chunks_exact_mut(N_FEATURES).zip(cells) {
+                let (o, x): (&mut [f32; N_FEATURES], &[f32; N_FEATURES]) = (
+                    o.try_into().expect("a feature vector"),
+                    x.try_into().expect("a feature vector"),
                 );
+                for i in 0..N_FEATURES {
+                    o[i] = (x[i] - self.mean[i]) * self.inv_std[i];
+                }
             }
             for (li, l) in self.layers.iter().enumerate() {
-                // every output is written (its sum starts from the bias in registers)
-                if b.len() < m * l.out {
-                    b.resize(m * l.out, 0.0);
-                }
                 // inputs past the first layer come out of a ReLU: about half are 0
                 let sparse = li > 0;
                 let (x, acc) = (&a[..m * l.inp], &mut b[..m * l.out]);
