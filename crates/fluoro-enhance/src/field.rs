@@ -20,9 +20,10 @@ pub struct FieldSpans {
 }
 
 impl FieldSpans {
-    /// The spans of `mask`, or of a `w` x `h` frame without one (every row whole). The
-    /// mask is scanned eight bytes at a time from each end of a row.
-    /// Nothing is scanned when they were last made from this very mask, unchanged.
+    /// The spans of `mask`, or of a `w` x `h` frame without one (every row whole), with
+    /// each row's gaps flag. The mask is scanned 32 bytes at a time from each end of a row,
+    /// then each span once for gaps; nothing is scanned when the spans were last made from
+    /// this very mask, unchanged.
     pub fn update(&mut self, mask: Option<&Frame<u8>>, w: usize, h: usize) {
         let source = (mask.map_or(0, Frame::stamp), w, h);
         if self.made_from == Some(source) {
