@@ -86,8 +86,8 @@ fn bench(c: &mut Criterion) {
         let mut rows = anatomy::ScoredRowScratch::default();
         g.bench_function(BenchmarkId::new("anatomy-features-scored", size), |b| {
             b.iter(|| {
-                let input = (black_box(&frames[0]), &mask, &lm_known);
-                feats.compute_scored(input, model, &mut rows, &mut scores);
+                let f = black_box(&frames[0]);
+                feats.compute_scored(f, &mask, &lm_known, model, &mut rows, &mut scores);
                 black_box(scores[0])
             })
         });

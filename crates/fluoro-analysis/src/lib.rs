@@ -304,7 +304,9 @@ impl Analyzer {
             };
             match model {
                 Some(m) if !self.keep_anatomy_features => self.anatomy.compute_scored(
-                    (f, mask, &lm),
+                    f,
+                    mask,
+                    &lm,
                     m,
                     &mut self.anatomy_row_scratch,
                     &mut self.anatomy_scores,

@@ -43,16 +43,6 @@ pub struct Landmarks {
     pub range: f32,
 }
 
-/// What a frame's feature rows are measured from besides the smoothed grids.
-#[derive(Clone, Copy, Debug)]
-struct Measures {
-    median: f32,
-    inv_range: f32,
-    mm: f64,
-    vill: Option<([f64; 2], [f64; 2], [f64; 2])>,
-    tool: Option<([f64; 2], [f64; 2])>,
-}
-
 /// One band's buffers of [`AnatomyFeatures::compute_scored`]: the feature planes, a row of
 /// features, and the perceptron's two layer buffers.
 pub type RowScratch = (Vec<f32>, Vec<f32>, (Vec<f32>, Vec<f32>));
@@ -99,8 +89,8 @@ impl AnatomyFeatures {
     }
 
     /// Sizes the grid for `f` and makes what each row's features are measured from: the
-    /// visible cells, the smoothed grids, the median and the landmarks' frames.
-    fn prepare(&mut self, f: &Frame<f32>, mask: &Frame<u8>, lm: &Landmarks) -> Measures {
+    /// visible cells, the smoothed grids (kept here), the median and the landmarks' frames.
+    fn prepare(&mut self, f: &Frame<f32>, mask: &Frame<u8>, lm: &Landmarks) -> row::RowInputs {
         let (w, h) = f.size();
         let k = (w.min(h) as f64 / GRID as f64).round().max(1.0) as usize;
         let (gw, gh) = ((w / k).max(1), (h / k).max(1));
@@ -150,32 +140,20 @@ impl AnatomyFeatures {
             }
             (a, n, [d[0] / l2, d[1] / l2])
         });
-        Measures {
+        row::RowInputs {
             median: med,
             inv_range: inv,
+            k,
             mm,
             vill,
             tool: lm.tool,
         }
     }
 
-    /// What the feature rows read: the smoothed grids and the frame's measures.
-    fn row_inputs(&self, m: &Measures) -> row::RowInputs<'_> {
-        row::RowInputs {
-            blurred: &self.blurred,
-            median: m.median,
-            inv_range: m.inv_range,
-            k: self.k,
-            mm: m.mm,
-            vill: m.vill,
-            tool: m.tool,
-        }
-    }
-
     /// Computes the features of `f` (denoised, dense = low) with its field `mask`, all of
     /// them kept ([`AnatomyFeatures::features`]).
     pub fn compute(&mut self, f: &Frame<f32>, mask: &Frame<u8>, lm: &Landmarks) {
-        let m = self.prepare(f, mask, lm);
+        let inputs = self.prepare(f, mask, lm);
         let (gw, gh) = (self.gw, self.gh);
         let (mut feats, mut planes) = (
             std::mem::take(&mut self.feats),
@@ -183,12 +161,12 @@ impl AnatomyFeatures {
         );
         feats.clear();
         feats.resize(gw * gh * N_FEATURES, 0.0);
-        let inputs = self.row_inputs(&m);
+        let blurred = &self.blurred;
         par_chunks_with(
             &mut feats,
             gw * N_FEATURES,
             &mut planes,
-            |gy, row, planes| row::feature_row(&inputs, gy, gh, planes, row),
+            |gy, row, planes| row::feature_row(&inputs, blurred, gy, gh, planes, row),
         );
         (self.feats, self.planes) = (feats, planes);
     }
@@ -199,17 +177,18 @@ impl AnatomyFeatures {
     /// [`AnatomyFeatures::features`] is empty afterwards.
     pub fn compute_scored(
         &mut self,
-        (f, mask, lm): (&Frame<f32>, &Frame<u8>, &Landmarks),
+        f: &Frame<f32>,
+        mask: &Frame<u8>,
+        lm: &Landmarks,
         mlp: &Mlp,
         scratch: &mut ScoredRowScratch,
         scores: &mut Vec<f32>,
     ) {
-        let m = self.prepare(f, mask, lm);
+        let inputs = self.prepare(f, mask, lm);
         self.feats.clear();
         let (gw, gh) = (self.gw, self.gh);
         scores.clear();
         scores.resize(gw * gh * N_CLASSES, 0.0);
-        let inputs = self.row_inputs(&m);
         let this = &*self;
         par_chunks_with(
             scores,
@@ -217,7 +196,7 @@ impl AnatomyFeatures {
             scratch,
             |gy, row, (planes, feats, layers): &mut RowScratch| {
                 let feats = reused(feats, gw * N_FEATURES);
-                row::feature_row(&inputs, gy, gh, planes, feats);
+                row::feature_row(&inputs, &this.blurred, gy, gh, planes, feats);
                 score_row(this, gy, feats, mlp, layers, row);
             },
         );
@@ -491,7 +470,7 @@ mod tests {
             };
             whole.compute(&f, &mask, &lm);
             score_grid(&whole, m, &mut scratch, &mut want);
-            rows.compute_scored((&f, &mask, &lm), m, &mut row_scratch, &mut got);
+            rows.compute_scored(&f, &mask, &lm, m, &mut row_scratch, &mut got);
             assert_eq!(rows.grid(), whole.grid());
             assert!(rows.features().is_empty());
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();

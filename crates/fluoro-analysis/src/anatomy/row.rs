@@ -6,10 +6,10 @@
 use super::{N_FEATURES, SIGMAS};
 use fluoro_core::Frame;
 
-/// What a row's features are measured from, fixed for the frame.
-pub(super) struct RowInputs<'a> {
-    /// The grid smoothed at each of [`SIGMAS`].
-    pub blurred: &'a [Frame<f32>; 5],
+/// What a row's features are measured from besides the smoothed grids, fixed for the
+/// frame.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct RowInputs {
     /// The median of the visible cells (the intensity features' zero).
     pub median: f32,
     /// One over the frame's dynamic range.
@@ -54,17 +54,18 @@ fn shifted(r: &[f32], n: usize) -> [&[f32]; 3] {
     [&r[..n], &r[1..n + 1], &r[2..n + 2]]
 }
 
-/// The features of grid row `gy` (of `gh`) into `out` (`N_FEATURES` per cell, cell after
+/// The features of grid row `gy` (of `gh`) of the grid smoothed at each of [`SIGMAS`] (`b`)
+/// into `out` (`N_FEATURES` per cell, cell after
 /// cell, every one written; the features of a landmark not known are 0); `planes` is
 /// scratch (`N_FEATURES` values per cell, feature after feature).
 pub(super) fn feature_row(
-    inp: &RowInputs<'_>,
+    inp: &RowInputs,
+    b: &[Frame<f32>; 5],
     gy: usize,
     gh: usize,
     planes: &mut Vec<f32>,
     out: &mut [f32],
 ) {
-    let b = inp.blurred;
     let gw = b[0].width();
     if gw == 0 {
         return;
@@ -187,8 +188,13 @@ mod tests {
 
     /// The features of cell `(gx, gy)`, one at a time, as written for clarity: the
     /// definition [`feature_row`] must reproduce bit for bit.
-    fn reference_cell(inp: &RowInputs<'_>, gx: usize, gy: usize, gh: usize) -> [f32; N_FEATURES] {
-        let b = inp.blurred;
+    fn reference_cell(
+        inp: &RowInputs,
+        b: &[Frame<f32>; 5],
+        gx: usize,
+        gy: usize,
+        gh: usize,
+    ) -> [f32; N_FEATURES] {
         let gw = b[0].width();
         let (med, inv) = (inp.median, inp.inv_range);
         let mut o = [0f32; N_FEATURES];
@@ -252,7 +258,6 @@ mod tests {
             // between frames
             for (vill, tool) in [(true, true), (false, false), (true, false), (false, true)] {
                 let inp = RowInputs {
-                    blurred: &blurred,
                     median: 700.0,
                     inv_range: 1.0 / 311.0,
                     k: 8,
@@ -265,9 +270,9 @@ mod tests {
                     // the caller's row all NaN: each feature must be written, an unknown
                     // landmark's as 0
                     out.fill(f32::NAN);
-                    feature_row(&inp, gy, gh, &mut planes, &mut out);
+                    feature_row(&inp, &blurred, gy, gh, &mut planes, &mut out);
                     for gx in 0..gw {
-                        let want = reference_cell(&inp, gx, gy, gh);
+                        let want = reference_cell(&inp, &blurred, gx, gy, gh);
                         let got = &out[gx * N_FEATURES..(gx + 1) * N_FEATURES];
                         let same = got
                             .iter()
