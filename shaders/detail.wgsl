@@ -1,6 +1,6 @@
 // Two-band detail enhancement (fluoro_enhance::detail::enhance_detail_in_field: the fine
 // blur taken as the source outside the field, as the CPU's blur_in_field leaves it):
-//   `down`:    half-resolution 2x2 mean of the fine blur
+//   `down`:    half-resolution 2x2 mean of the source
 //   `combine`: out = x + gf (x - fine) + gc (fine - coarse), coarse bilinearly upsampled
 //              (3/4 - 1/4 weights, centred samples)
 
@@ -35,7 +35,7 @@ fn down(@builtin(global_invocation_id) gid: vec3<u32>) {
     let y1 = min(2u * gid.y + 1u, p.height - 1u);
     let x0 = min(2u * gid.x, p.width - 1u);
     let x1 = min(2u * gid.x + 1u, p.width - 1u);
-    half_img[gid.y * p.hw + gid.x] = 0.25 * (fine_at(y0 * p.width + x0) + fine_at(y0 * p.width + x1) + fine_at(y1 * p.width + x0) + fine_at(y1 * p.width + x1));
+    half_img[gid.y * p.hw + gid.x] = 0.25 * (x_in[y0 * p.width + x0] + x_in[y0 * p.width + x1] + x_in[y1 * p.width + x0] + x_in[y1 * p.width + x1]);
 }
 
 fn coarse_at(i: u32, y0: u32, y1: u32, ay: f32) -> f32 {

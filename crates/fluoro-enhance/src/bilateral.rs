@@ -381,11 +381,7 @@ mod tests {
     fn matches_the_reference() {
         // bands depend on the thread count: fix it, so that 40x31 then 40x64 has band 1 end
         // at row 7 and then start at row 8 (its last row looks like the one before by row)
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap();
-        pool.install(reference_cases);
+        crate::gaussian::tests::on_two_threads(reference_cases);
     }
 
     /// A random test frame and parameters with this radius and spatial sigma.
@@ -435,11 +431,7 @@ mod tests {
     /// threads (bands start mid-frame) and one scratch across all of them.
     #[test]
     fn in_field_equals_the_whole_frame_filter_inside_and_keeps_the_outside() {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap();
-        pool.install(|| {
+        crate::gaussian::tests::on_two_threads(|| {
             let mut scratch = BilateralScratch::default();
             let mut whole = Frame::new(0, 0);
             let mut part = Frame::new(0, 0);

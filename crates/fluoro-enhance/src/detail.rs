@@ -3,10 +3,10 @@
 //! `out = x + fine_gain * (x - G(s1) x) + coarse_gain * (G(s1) x - G(s2) x)`: the fine band
 //! sharpens instrument edges, the coarse band lifts lamina contours, and the base is kept.
 
-use crate::display::{row_samples, sample_step};
+use crate::display::{piece_samples, sample_step};
 use crate::field::FieldSpans;
-use crate::gaussian::{blur, blur_in_field, kernel};
-use crate::par::{par_chunks_with, reused};
+use crate::gaussian::{blur, blur_finishing, kernel};
+use crate::par::reused;
 use fluoro_core::Frame;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -38,7 +38,6 @@ impl Default for DetailParams {
 /// Reusable buffers and kernels.
 #[derive(Debug, Default)]
 pub struct DetailScratch {
-    fine: Frame<f32>,
     half: Frame<f32>,
     half_blur: Frame<f32>,
     tmp: Frame<f32>,
@@ -51,20 +50,30 @@ pub struct DetailScratch {
     spans: FieldSpans,
 }
 
-/// One band's buffers of the combination pass.
+/// One band's buffers of the combination ([`combine_piece`]'s scratch and the display
+/// window's samples of the band's rows).
 #[derive(Debug, Default)]
 struct BandRows {
-    /// The half-width and upsampled coarse rows ([`combine_row`]'s scratch).
-    half: Vec<f32>,
+    /// The coarse band's half-width and upsampled values of a piece of a row.
+    coarse: Vec<f32>,
     /// The display window's samples of the band's rows.
     samples: Vec<f32>,
 }
 
+/// The sigma of the coarse band's half-resolution blur: the 2x2 mean (variance 1/4 px^2
+/// per axis) and the bilinear upsampling (3/4 px^2) add about 1 px^2 to it, so
+/// `sqrt(coarse^2 - 1) / 2` in half-resolution pixels (at least 1/4).
+pub fn coarse_half_sigma(p: &DetailParams) -> f32 {
+    ((p.coarse_sigma.powi(2) - 1.0).max(0.25)).sqrt() / 2.0
+}
+
 /// Enhances `src` into `dst`.
 ///
-/// The coarse band is computed at half resolution (2x2 mean of the fine blur, blurred with
-/// `sqrt(coarse^2 - fine^2) / 2`, bilinear back up): the same low-pass within a few percent
-/// at a quarter of the cost of a full-resolution 37-tap blur.
+/// The coarse band is computed at half resolution (2x2 mean of the source, blurred with
+/// [`coarse_half_sigma`], bilinear back up): the same low-pass within a few percent at a
+/// quarter of the cost of a full-resolution 37-tap blur. The bands are combined as each
+/// piece of the fine blur is made ([`crate::gaussian`]'s finishing step), so the fine
+/// blur is never written out and read back.
 pub fn enhance_detail(
     src: &Frame<f32>,
     p: &DetailParams,
@@ -76,8 +85,7 @@ pub fn enhance_detail(
 
 /// [`enhance_detail`] with the fine blur made inside the field only
 /// ([`crate::gaussian::blur_in_field`]): outside the shutter the fine band is 0. Inside,
-/// only pixels whose half-resolution coarse band reaches outside the field differ from
-/// [`enhance_detail`]'s (the rim, where the display shows the field's edge).
+/// every pixel gets [`enhance_detail`]'s value.
 pub fn enhance_detail_in_field(
     src: &Frame<f32>,
     mask: &Frame<u8>,
@@ -129,7 +137,7 @@ fn detail_with(
     if w == 0 || h == 0 {
         return;
     }
-    let half_sigma = ((p.coarse_sigma.powi(2) - p.fine_sigma.powi(2)).max(0.25)).sqrt() / 2.0;
+    let half_sigma = coarse_half_sigma(p);
     if !matches!(&s.kernels, Some((a, b, _, _)) if *a == p.fine_sigma && *b == p.coarse_sigma) {
         s.kernels = Some((
             p.fine_sigma,
@@ -138,50 +146,62 @@ fn detail_with(
             kernel(half_sigma),
         ));
     }
-    let (_, _, kf, kc) = s.kernels.as_ref().expect("set above");
-    match mask {
-        Some(m) => blur_in_field(src, m, &mut s.spans, kf, &mut s.tmp, &mut s.fine),
-        None => blur(src, kf, &mut s.tmp, &mut s.fine),
-    }
+    let DetailScratch {
+        half,
+        half_blur,
+        tmp,
+        half_tmp,
+        kernels,
+        rows,
+        spans,
+    } = s;
+    let (_, _, kf, kc) = kernels.as_ref().expect("set above");
+    // the coarse band: the source's 2x2 means, blurred at half resolution
     let (hw, hh) = (w.div_ceil(2), h.div_ceil(2));
-    s.half.reshape(hw, hh);
-    let fine = &s.fine;
-    s.half
-        .data_mut()
+    half.reshape(hw, hh);
+    half.data_mut()
         .par_chunks_mut(hw)
         .enumerate()
         .for_each(|(y, o)| {
-            let (r0, r1) = (
-                fine.row((2 * y).min(h - 1)),
-                fine.row((2 * y + 1).min(h - 1)),
-            );
+            let (r0, r1) = (src.row((2 * y).min(h - 1)), src.row((2 * y + 1).min(h - 1)));
             reduce_row(r0, r1, o);
         });
-    blur(&s.half, kc, &mut s.half_tmp, &mut s.half_blur);
-    let coarse = &s.half_blur;
+    blur(half, kc, half_tmp, half_blur);
+    let coarse = &*half_blur;
     let sampled = mask.filter(|_| samples.is_some());
     let step = sample_step(w * h);
-    s.rows.iter_mut().for_each(|b| b.samples.clear());
-    par_chunks_with(
-        dst.data_mut(),
-        w,
-        &mut s.rows,
-        |y, o, band: &mut BandRows| {
-            let half = reused(&mut band.half, 3 * hw);
-            // half-res sample centres sit at 2i + 0.5 in full-res coordinates
-            let fy = ((y as f32 - 0.5) / 2.0).clamp(0.0, (hh - 1) as f32);
-            let y0 = fy as usize;
-            let y1 = (y0 + 1).min(hh - 1);
-            let ay = fy - y0 as f32;
-            let (c0, c1) = (coarse.row(y0), coarse.row(y1));
-            combine_row(src.row(y), fine.row(y), c0, c1, ay, p, half, o);
-            if let Some(m) = sampled {
-                row_samples(o, m.row(y), y, step, &mut band.samples);
-            }
-        },
-    );
+    rows.iter_mut().for_each(|b| b.samples.clear());
+    // each piece of the fine blur, once made, becomes the output
+    let finish = |band: &mut BandRows, y: usize, x0: usize, piece: &mut [f32]| {
+        // half-res sample centres sit at 2i + 0.5 in full-res coordinates
+        let fy = ((y as f32 - 0.5) / 2.0).clamp(0.0, (hh - 1) as f32);
+        let y0 = fy as usize;
+        let y1 = (y0 + 1).min(hh - 1);
+        let ay = fy - y0 as f32;
+        let n = piece.len();
+        let scratch = reused(&mut band.coarse, 3 * (n / 2 + 2));
+        let x = &src.row(y)[x0..x0 + n];
+        combine_piece(
+            x,
+            x0,
+            (coarse.row(y0), coarse.row(y1), ay),
+            p,
+            scratch,
+            piece,
+        );
+        if let Some(m) = sampled {
+            piece_samples(
+                piece,
+                &m.row(y)[x0..x0 + n],
+                y * w + x0,
+                step,
+                &mut band.samples,
+            );
+        }
+    };
+    blur_finishing(src, mask, spans, kf, tmp, dst, rows, finish);
     if let Some(out) = samples {
-        for b in &s.rows {
+        for b in rows.iter() {
             out.extend_from_slice(&b.samples);
         }
     }
@@ -205,47 +225,58 @@ fn reduce_row(r0: &[f32], r1: &[f32], out: &mut [f32]) {
     }
 }
 
-/// One output row: the coarse band is interpolated vertically at half width, then each
-/// half-res sample feeds two output pixels with weights 3/4 and 1/4 (exact bilinear for a
-/// 2x upsampling with centred samples). `scratch` holds `3 * c0.len()` floats: the
-/// half-width row, then the upsampled one, so the final combination is one straight,
-/// vectorised loop.
-#[allow(clippy::too_many_arguments)]
+/// Columns `x0 .. x0 + out.len()` of one output row, `out` holding the fine blur there:
+/// the coarse band is interpolated vertically between half-resolution rows `c0` and `c1`
+/// (weight `ay` on `c1`) at the half-width columns the piece needs, then each feeds two
+/// output pixels with weights 3/4 and 1/4 (exact bilinear for a 2x upsampling with centred
+/// samples; the ends clamped), so the final combination is one straight, vectorised loop.
+/// `scratch` holds at least `3 (out.len() / 2 + 2)` floats. Every pixel's value is the
+/// same whatever the piece it is in.
 #[multiversion::multiversion(targets(
     "x86_64+avx512f+avx512bw+avx512vl+avx2+fma",
     "x86_64+avx2+fma"
 ))]
-fn combine_row(
+fn combine_piece(
     x: &[f32],
-    f: &[f32],
-    c0: &[f32],
-    c1: &[f32],
-    ay: f32,
+    x0: usize,
+    (c0, c1, ay): (&[f32], &[f32], f32),
     p: &DetailParams,
     scratch: &mut [f32],
     out: &mut [f32],
 ) {
-    let hw = c0.len();
-    let (half, up) = scratch.split_at_mut(hw);
-    for ((h, &a), &b) in half.iter_mut().zip(c0).zip(c1) {
-        *h = a + ay * (b - a);
+    let n = out.len();
+    if n == 0 {
+        return;
     }
-    let up = &mut up[..2 * hw];
-    let half = &*half;
-    let last = hw - 1;
-    up[0] = 0.75 * half[0] + 0.25 * half[0];
-    up[2 * last + 1] = 0.75 * half[last] + 0.25 * half[last];
-    if hw > 1 {
-        up[1] = 0.75 * half[0] + 0.25 * half[1];
-        up[2 * last] = 0.75 * half[last] + 0.25 * half[last - 1];
-        let inner = up[2..2 * last].chunks_exact_mut(2);
-        for (pair, ((&l, &c), &r)) in inner.zip(half.iter().zip(&half[1..]).zip(&half[2..])) {
-            pair[0] = 0.75 * c + 0.25 * l;
-            pair[1] = 0.75 * c + 0.25 * r;
-        }
+    let last = c0.len() - 1;
+    // half-res columns i0 ..= i1 feed output pairs (2i, 2i + 1) covering the piece
+    let (i0, i1) = (x0 / 2, (x0 + n - 1) / 2);
+    let pairs = i1 - i0 + 1;
+    let (ext, up) = scratch.split_at_mut(pairs + 2);
+    // ext[j]: column i0 + j - 1, clamped to the row
+    let vert = |k: usize| c0[k] + ay * (c1[k] - c0[k]);
+    ext[0] = vert(i0.saturating_sub(1));
+    ext[pairs + 1] = vert((i1 + 1).min(last));
+    for ((e, &a), &b) in ext[1..=pairs]
+        .iter_mut()
+        .zip(&c0[i0..=i1])
+        .zip(&c1[i0..=i1])
+    {
+        *e = a + ay * (b - a);
     }
+    let ext = &*ext;
+    let up = &mut up[..2 * pairs];
+    for (pair, ((&l, &c), &r)) in up
+        .chunks_exact_mut(2)
+        .zip(ext.iter().zip(&ext[1..]).zip(&ext[2..]))
+    {
+        pair[0] = 0.75 * c + 0.25 * l;
+        pair[1] = 0.75 * c + 0.25 * r;
+    }
+    let up = &up[x0 - 2 * i0..x0 - 2 * i0 + n];
     let (gf, gc) = (p.fine_gain, p.coarse_gain);
-    for (((o, &x), &f), &cc) in out.iter_mut().zip(x).zip(f).zip(up.iter()) {
+    for ((o, &x), &cc) in out.iter_mut().zip(x).zip(up) {
+        let f = *o;
         *o = x + gf * (x - f) + gc * (f - cc);
     }
 }
@@ -278,12 +309,13 @@ mod tests {
         pass(&|x, y| at(&tmp, x, y), false)
     }
 
-    /// The documented algorithm in f64: fine blur, 2x2 mean, half-resolution blur,
-    /// bilinear upsampling at centred sample positions, then the two bands.
+    /// The documented algorithm in f64: fine blur, 2x2 mean of the source, half-resolution
+    /// blur, bilinear upsampling at centred sample positions, then the two bands.
     #[test]
     fn matches_a_float64_reference() {
         let p = DetailParams::default();
-        for (w, h) in [(45, 37), (64, 30), (1, 9)] {
+        // (120, 400): tall enough for the blur's bands of rows (the others: whole passes)
+        for (w, h) in [(45, 37), (64, 30), (1, 9), (120, 400)] {
             let src = random_frame(w, h, (w * h) as u64);
             let x: Vec<f64> = src.data().iter().map(|&v| f64::from(v)).collect();
             let fine = blur64(&x, w, h, &kernel(p.fine_sigma));
@@ -291,7 +323,7 @@ mod tests {
             let mut half = vec![0.0; hw * hh];
             for y in 0..hh {
                 for xx in 0..hw {
-                    let f = |a: usize, b: usize| fine[b.min(h - 1) * w + a.min(w - 1)];
+                    let f = |a: usize, b: usize| x[b.min(h - 1) * w + a.min(w - 1)];
                     half[y * hw + xx] = 0.25
                         * (f(2 * xx, 2 * y)
                             + f(2 * xx + 1, 2 * y)
@@ -299,7 +331,7 @@ mod tests {
                             + f(2 * xx + 1, 2 * y + 1));
                 }
             }
-            let hs = ((p.coarse_sigma.powi(2) - p.fine_sigma.powi(2)).max(0.25)).sqrt() / 2.0;
+            let hs = ((p.coarse_sigma.powi(2) - 1.0).max(0.25)).sqrt() / 2.0;
             let coarse = blur64(&half, hw, hh, &kernel(hs));
             let sample = |fx: f64, fy: f64| {
                 let fx = fx.clamp(0.0, (hw - 1) as f64);
@@ -331,6 +363,92 @@ mod tests {
         }
     }
 
+    /// Inside the field the stage gives [`enhance_detail`]'s bits (the coarse band comes
+    /// from the source, the fine blur is the whole frame's there); outside, the fine band is
+    /// 0: `x + coarse_gain (x - coarse)`. Small and large frames (whole passes and bands of
+    /// rows), a field with a hole.
+    #[test]
+    fn in_field_is_the_plain_stage_inside_and_coarse_only_outside() {
+        let p = DetailParams::default();
+        crate::gaussian::tests::on_two_threads(|| {
+            for (w, h) in [(45, 37), (300, 700)] {
+                let src = random_frame(w, h, (w + 5 * h) as u64);
+                let (cx, cy, r) = (w as i64 / 2, h as i64 / 2, w.min(h) as i64 / 2);
+                let mask = Frame::from_fn(w, h, |x, y| {
+                    let d = (x as i64 - cx).pow(2) + (y as i64 - cy).pow(2);
+                    u8::from(d < r * r && d > 9)
+                });
+                let (mut plain, mut field) = (Frame::new(0, 0), Frame::new(0, 0));
+                enhance_detail(&src, &p, &mut DetailScratch::default(), &mut plain);
+                enhance_detail_in_field(&src, &mask, &p, &mut DetailScratch::default(), &mut field);
+                // the coarse band alone, from the plain stage run without its fine band
+                let coarse_only = DetailParams {
+                    fine_gain: 0.0,
+                    ..p
+                };
+                let mut c = Frame::new(0, 0);
+                enhance_detail(&src, &coarse_only, &mut DetailScratch::default(), &mut c);
+                let mut fine = Frame::new(0, 0);
+                let kf = kernel(p.fine_sigma);
+                crate::gaussian::blur(&src, &kf, &mut Frame::new(0, 0), &mut fine);
+                // the coarse band, from `c = x + gc (fine - coarse)`
+                let coarse = |x, y| fine.get(x, y) - (c.get(x, y) - src.get(x, y)) / p.coarse_gain;
+                let (mut inside, mut outside) = (0, 0);
+                for y in 0..h {
+                    for x in 0..w {
+                        let got = field.get(x, y);
+                        if mask.get(x, y) != 0 {
+                            assert_eq!(got, plain.get(x, y), "{w}x{h} ({x}, {y})");
+                            inside += 1;
+                        } else {
+                            // x + gc (x - coarse) against x + gc (fine - coarse), fine = x
+                            let v = src.get(x, y);
+                            let want = v + p.coarse_gain * (v - coarse(x, y));
+                            assert!((got - want).abs() < 1e-2, "{w}x{h} ({x}, {y})");
+                            outside += 1;
+                        }
+                    }
+                }
+                assert!(inside > 0 && outside > 0);
+            }
+        });
+    }
+
+    /// A row combined in pieces gives each pixel the bits of the whole row, wherever the
+    /// pieces start (odd and even columns, the ends).
+    #[test]
+    fn pieces_give_the_whole_rows_values() {
+        let p = DetailParams::default();
+        for w in [1usize, 2, 7, 64, 131] {
+            let hw = w.div_ceil(2);
+            let row = |seed: u64| random_frame(w, 1, seed).data().to_vec();
+            let (x, fine) = (row(1), row(2));
+            let half = |seed: u64| random_frame(hw, 1, seed).data().to_vec();
+            let (c0, c1) = (half(3), half(4));
+            let mut scratch = vec![0.0; 3 * (w / 2 + 2)];
+            let mut whole = fine.clone();
+            combine_piece(&x, 0, (&c0, &c1, 0.3), &p, &mut scratch, &mut whole);
+            for cut in [1usize, 2, 3, 5] {
+                let mut pieces = fine.clone();
+                let mut at = 0;
+                while at < w {
+                    let end = (at + cut).min(w);
+                    let s = &mut vec![0.0; 3 * ((end - at) / 2 + 2)];
+                    combine_piece(
+                        &x[at..end],
+                        at,
+                        (&c0, &c1, 0.3),
+                        &p,
+                        s,
+                        &mut pieces[at..end],
+                    );
+                    at = end;
+                }
+                assert_eq!(pieces, whole, "width {w}, pieces of {cut}");
+            }
+        }
+    }
+
     #[test]
     fn flat_stays_flat_and_edges_get_steeper() {
         let flat = Frame::filled(32, 32, 500.0f32);
@@ -349,12 +467,8 @@ mod tests {
     #[test]
     fn samples_taken_in_the_pass_are_the_windows() {
         let p = DetailParams::default();
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap();
-        pool.install(|| {
-            for (w, h) in [(45, 37), (311, 263)] {
+        crate::gaussian::tests::on_two_threads(|| {
+            for (w, h) in [(45, 37), (311, 263), (200, 500)] {
                 let src = random_frame(w, h, (3 * w + h) as u64);
                 let round = Frame::from_fn(w, h, |x, y| {
                     u8::from((x as i64 - 20).pow(2) + (y as i64 - 18).pow(2) < 30 * 30)

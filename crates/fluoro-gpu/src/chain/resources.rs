@@ -76,7 +76,7 @@ impl Uniforms {
         let ub = |l: &str, s: usize| buf(d, l, s as u64, UNIFORM);
         let dp = params.detail.unwrap_or_default();
         let kf = kernel(dp.fine_sigma);
-        let half_sigma = ((dp.coarse_sigma.powi(2) - dp.fine_sigma.powi(2)).max(0.25)).sqrt() / 2.0;
+        let half_sigma = fluoro_enhance::detail::coarse_half_sigma(&dp);
         let kc = kernel(half_sigma);
         let (k_fine, k_coarse) = (
             buf(d, "k_fine", 4 * 512, STORAGE),

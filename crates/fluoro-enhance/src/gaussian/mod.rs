@@ -3,6 +3,7 @@
 use crate::border::reflect101;
 use crate::field::{FieldSpans, keep_outside_row};
 pub use crate::large_blur::{LargeBlurScratch, blur_large};
+use crate::par::par_chunks_with;
 use fluoro_core::Frame;
 use rayon::prelude::*;
 
@@ -29,7 +30,56 @@ pub fn kernel(sigma: f32) -> Vec<f32> {
 /// filter the whole frame horizontally first. Both give the same values (same sums in the
 /// same order).
 pub fn blur(src: &Frame<f32>, kernel: &[f32], tmp: &mut Frame<f32>, dst: &mut Frame<f32>) {
-    blur_with(src, None, kernel, tmp, dst);
+    blur_with(
+        src,
+        None,
+        kernel,
+        tmp,
+        dst,
+        &mut Vec::<()>::new(),
+        None::<NoFinish>,
+    );
+}
+
+/// The type of the `finish` step of blurs that have none.
+type NoFinish = fn(&mut (), usize, usize, &mut [f32]);
+
+/// [`blur_in_field`] (with `mask`; [`blur`] without, or with a mask of another size) that
+/// hands each finished piece of the output to `finish(state, y, x0, piece)` while it is in
+/// cache: output row `y`'s columns `x0 .. x0 + piece.len()`, holding their final blurred
+/// values (the field's outside restored), which `finish` may rewrite. A stage that
+/// combines the blur with other frames pixel by pixel thus never writes the blur out and
+/// reads it back. Every piece of every row is handed over once;
+/// `states` holds one value per band (grown with `S::default()`, kept across calls).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn blur_finishing<S, F>(
+    src: &Frame<f32>,
+    mask: Option<&Frame<u8>>,
+    spans: &mut FieldSpans,
+    kernel: &[f32],
+    tmp: &mut Frame<f32>,
+    dst: &mut Frame<f32>,
+    states: &mut Vec<S>,
+    finish: F,
+) where
+    S: Send + Default,
+    F: Fn(&mut S, usize, usize, &mut [f32]) + Sync,
+{
+    match mask.filter(|m| m.size() == src.size()) {
+        Some(m) => {
+            spans.update(Some(m), src.width(), src.height());
+            blur_with(
+                src,
+                Some((m, spans)),
+                kernel,
+                tmp,
+                dst,
+                states,
+                Some(finish),
+            );
+        }
+        None => blur_with(src, None, kernel, tmp, dst, states, Some(finish)),
+    }
 }
 
 /// [`blur`] inside the field only: pixels where `mask` is 0 keep the source's value, and
@@ -49,16 +99,32 @@ pub fn blur_in_field(
         return blur(src, kernel, tmp, dst);
     }
     spans.update(Some(mask), src.width(), src.height());
-    blur_with(src, Some((mask, spans)), kernel, tmp, dst);
+    let none = None::<NoFinish>;
+    blur_with(
+        src,
+        Some((mask, spans)),
+        kernel,
+        tmp,
+        dst,
+        &mut Vec::new(),
+        none,
+    );
 }
 
-fn blur_with(
+/// The blur, each finished piece handed to `finish` with its band's state (see
+/// [`blur_finishing`]).
+fn blur_with<S, F>(
     src: &Frame<f32>,
     field: Option<(&Frame<u8>, &FieldSpans)>,
     kernel: &[f32],
     tmp: &mut Frame<f32>,
     dst: &mut Frame<f32>,
-) {
+    states: &mut Vec<S>,
+    finish: Option<F>,
+) where
+    S: Send + Default,
+    F: Fn(&mut S, usize, usize, &mut [f32]) + Sync,
+{
     let (w, h) = src.size();
     dst.reshape(w, h);
     let r = kernel.len() / 2;
@@ -67,25 +133,31 @@ fn blur_with(
     let per_band = h.div_ceil(bands).max(1);
     if h == 0 || w == 0 || per_band < 8 * r || r >= h {
         two_pass(src, kernel, tmp, dst);
-        if let Some((mask, spans)) = field {
-            dst.data_mut()
-                .par_chunks_mut(w.max(1))
-                .enumerate()
-                .for_each(|(y, o)| {
-                    keep_outside_row(mask.row(y), src.row(y), spans.row(y), spans.gaps(y), o)
-                });
+        if field.is_some() || finish.is_some() {
+            par_chunks_with(dst.data_mut(), w.max(1), states, |y, o, state| {
+                if let Some((mask, spans)) = field {
+                    keep_outside_row(mask.row(y), src.row(y), spans.row(y), spans.gaps(y), o);
+                }
+                if let Some(f) = &finish {
+                    f(state, y, 0, o);
+                }
+            });
         }
         return;
     }
     let bands = h.div_ceil(per_band);
+    if states.len() < bands {
+        states.resize_with(bands, S::default);
+    }
     // columns per strip: the ring of one strip stays within about half of an L1 cache
     let strip = (L1_RING_BYTES / (4 * ring) / 64 * 64).max(256).min(w);
     tmp.reshape(strip, ring * bands);
     dst.data_mut()
         .par_chunks_mut(per_band * w)
         .zip(tmp.data_mut().par_chunks_mut(ring * strip))
+        .zip(states[..bands].par_iter_mut())
         .enumerate()
-        .for_each(|(b, (out, rows))| {
+        .for_each(|(b, ((out, rows), state))| {
             let y0 = b * per_band;
             // ring slot of logical row p (may be outside 0..h: reflected at the borders)
             let slot = |p: isize| p.rem_euclid(ring as isize) as usize;
@@ -143,6 +215,9 @@ fn blur_with(
                             spans.gaps(y as usize),
                             &mut o[cut],
                         );
+                    }
+                    if let Some(f) = &finish {
+                        f(state, y as usize, x0, &mut o[x0..x0 + sw]);
                     }
                     y += 1;
                 }
@@ -360,135 +435,4 @@ fn vertical_ring(rows: &[f32], w: usize, y: isize, kernel: &[f32], out: &mut [f3
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-
-    /// Straightforward float64 2D convolution with the outer-product kernel.
-    pub fn reference(src: &Frame<f32>, sigma: f32) -> Frame<f64> {
-        let k: Vec<f64> = kernel(sigma).iter().map(|&v| f64::from(v)).collect();
-        let r = (k.len() / 2) as isize;
-        let (w, h) = src.size();
-        Frame::from_fn(w, h, |x, y| {
-            let mut s = 0.0;
-            for (j, kj) in k.iter().enumerate() {
-                for (i, ki) in k.iter().enumerate() {
-                    let xx = reflect101(x as isize + i as isize - r, w);
-                    let yy = reflect101(y as isize + j as isize - r, h);
-                    s += ki * kj * f64::from(src.get(xx, yy));
-                }
-            }
-            s
-        })
-    }
-
-    pub fn random_frame(w: usize, h: usize, seed: u64) -> Frame<f32> {
-        use rand::{RngExt, SeedableRng};
-        let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
-        Frame::from_fn(w, h, |_, _| rng.random::<f32>() * 4000.0)
-    }
-
-    /// Inside the field, [`blur_in_field`] gives [`blur`]'s bits; outside, the source's:
-    /// the banded path over several column strips (rows whose field misses a strip), and
-    /// the two-pass path of small frames; a round field and one with a hole and a notch.
-    #[test]
-    fn in_field_equals_the_whole_frame_blur_inside_and_keeps_the_outside() {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap();
-        pool.install(|| {
-            let (mut tmp, mut whole, mut part) =
-                (Frame::new(0, 0), Frame::new(0, 0), Frame::new(0, 0));
-            let mut spans = FieldSpans::default();
-            for (w, h, sigma) in [(1100, 330, 1.5), (1000, 200, 1.0), (60, 50, 1.5)] {
-                let src = random_frame(w, h, w as u64);
-                let k = kernel(sigma);
-                let (cx, cy, rr) = (w as f32 / 2.0, h as f32 / 2.0, 0.45 * h as f32);
-                let round = Frame::from_fn(w, h, |x, y| {
-                    u8::from((x as f32 - cx).powi(2) + (y as f32 - cy).powi(2) < rr * rr)
-                });
-                let holed = Frame::from_fn(w, h, |x, y| {
-                    let hole = (x as f32 - cx).abs() < 9.0 && (y as f32 - cy).abs() < 5.0;
-                    u8::from(y > 3 && y + 4 < h && !hole && !(x > w / 2 && y < h / 3))
-                });
-                blur(&src, &k, &mut tmp, &mut whole);
-                for mask in [&round, &holed] {
-                    blur_in_field(&src, mask, &mut spans, &k, &mut tmp, &mut part);
-                    for i in 0..w * h {
-                        let want = if mask.data()[i] != 0 {
-                            whole.data()[i]
-                        } else {
-                            src.data()[i]
-                        };
-                        assert_eq!(part.data()[i].to_bits(), want.to_bits(), "{w}x{h} at {i}");
-                    }
-                }
-            }
-        });
-    }
-
-    /// The banded ring path gives the same bits as the plain two passes (tall frames take
-    /// it; the borders of every band, strip and of the frame included; narrow and wide
-    /// kernels, whose frame ends are filtered differently).
-    #[test]
-    fn banded_blur_equals_the_two_pass_blur() {
-        // the band height depends on the thread count: fix it so every case takes the path
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap();
-        pool.install(banded_blur_cases);
-    }
-
-    fn banded_blur_cases() {
-        for (w, h, sigma) in [
-            (200, 400, 1.0),
-            (131, 517, 2.0),
-            (64, 1000, 0.8),
-            (1000, 700, 1.5),
-            (1000, 1200, 3.0),
-            // strips of 320 columns: one ends inside the right border, the last is
-            // narrower than the kernel radius
-            (965, 1200, 3.0),
-            (600, 900, 2.0),
-        ] {
-            let src = random_frame(w, h, 3);
-            let k = kernel(sigma);
-            assert!(h.div_ceil(rayon::current_num_threads() * 4) >= 8 * (k.len() / 2));
-            let (mut tmp, mut banded, mut plain) =
-                (Frame::new(0, 0), Frame::new(0, 0), Frame::new(0, 0));
-            blur(&src, &k, &mut tmp, &mut banded);
-            assert!(tmp.height() < h, "the banded path ran");
-            two_pass(&src, &k, &mut tmp, &mut plain);
-            assert_eq!(plain.size(), (w, h));
-            let same = banded
-                .data()
-                .iter()
-                .zip(plain.data())
-                .all(|(a, b)| a.to_bits() == b.to_bits());
-            assert!(same, "{w}x{h} sigma {sigma}: the paths differ");
-        }
-        let src = random_frame(40, 600, 4);
-        let (mut tmp, mut dst) = (Frame::new(0, 0), Frame::new(0, 0));
-        blur(&src, &kernel(2.0), &mut tmp, &mut dst);
-        let r = reference(&src, 2.0);
-        for (a, b) in dst.data().iter().zip(r.data()) {
-            assert!((f64::from(*a) - b).abs() < 0.02, "{a} vs {b}");
-        }
-    }
-
-    /// Small frames (rows shorter than a block of outputs), and rows longer than a block
-    /// but not a multiple of it, which end with an overlapping block.
-    #[test]
-    fn matches_the_reference() {
-        for (w, h, sigma) in [(37, 23, 2.0), (5, 4, 1.0), (64, 64, 0.8), (150, 70, 1.5)] {
-            let src = random_frame(w, h, 1);
-            let (mut tmp, mut dst) = (Frame::new(0, 0), Frame::new(0, 0));
-            blur(&src, &kernel(sigma), &mut tmp, &mut dst);
-            let r = reference(&src, sigma);
-            for (a, b) in dst.data().iter().zip(r.data()) {
-                assert!((f64::from(*a) - b).abs() < 0.02, "{a} vs {b}");
-            }
-        }
-    }
-}
+pub(crate) mod tests;
