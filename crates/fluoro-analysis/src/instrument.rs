@@ -15,7 +15,7 @@
 use crate::components::{Component, Components};
 use fluoro_core::Frame;
 use fluoro_enhance::field::FieldSpans;
-use fluoro_enhance::gaussian::{LargeBlurScratch, blur, blur_in_field, kernel};
+use fluoro_enhance::gaussian::{LargeBlurScratch, kernel};
 use fluoro_enhance::quality::{dark_end_position, profile};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -189,18 +189,15 @@ impl InstrumentDetector {
         }
         let bg_sigma = (self.params.bg_sigma_frac * size as f32).max(1.5);
         // with the field's mask, only the field is blurred (the outside kept as it is)
-        match binary {
-            Some((mask, _)) => blur_in_field(
-                f,
-                mask,
-                &mut self.spans,
-                &self.fine_kernel,
-                &mut self.tmp,
-                &mut self.fine,
-            ),
-            None => blur(f, &self.fine_kernel, &mut self.tmp, &mut self.fine),
-        }
-        self.large.prepare_rows(&self.fine, bg_sigma);
+        // and the background's block means taken from the blur's rows as they are made
+        self.large.blur_and_prepare_rows(
+            f,
+            binary.map(|(mask, _)| mask),
+            &mut self.spans,
+            &self.fine_kernel,
+            (&mut self.tmp, &mut self.fine),
+            bg_sigma,
+        );
         self.response.reshape(w, h);
         self.binary.reshape(w, h);
         let (fine, large) = (&self.fine, &self.large);

@@ -5,7 +5,7 @@
 
 use crate::display::{piece_samples, sample_step};
 use crate::field::FieldSpans;
-use crate::gaussian::{blur, blur_finishing, kernel};
+use crate::gaussian::{Finishing, blur, blur_finishing, kernel};
 use crate::par::reused;
 use fluoro_core::Frame;
 use rayon::prelude::*;
@@ -199,7 +199,12 @@ fn detail_with(
             );
         }
     };
-    blur_finishing(src, mask, spans, kf, tmp, dst, rows, finish);
+    let finishing = Finishing {
+        states: rows,
+        step: finish,
+        rows_multiple: 1,
+    };
+    blur_finishing(src, mask, spans, kf, (tmp, dst), finishing);
     if let Some(out) = samples {
         for b in rows.iter() {
             out.extend_from_slice(&b.samples);

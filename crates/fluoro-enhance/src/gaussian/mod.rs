@@ -3,7 +3,6 @@
 use crate::border::reflect101;
 use crate::field::{FieldSpans, keep_outside_row};
 pub use crate::large_blur::{LargeBlurScratch, blur_large};
-use crate::par::par_chunks_with;
 use fluoro_core::Frame;
 use rayon::prelude::*;
 
@@ -30,37 +29,37 @@ pub fn kernel(sigma: f32) -> Vec<f32> {
 /// filter the whole frame horizontally first. Both give the same values (same sums in the
 /// same order).
 pub fn blur(src: &Frame<f32>, kernel: &[f32], tmp: &mut Frame<f32>, dst: &mut Frame<f32>) {
-    blur_with(
-        src,
-        None,
-        kernel,
-        tmp,
-        dst,
-        &mut Vec::<()>::new(),
-        None::<NoFinish>,
-    );
+    blur_with(src, None, kernel, tmp, dst, None::<Finishing<(), NoFinish>>);
 }
 
-/// The type of the `finish` step of blurs that have none.
+/// The step of blurs that have none.
 type NoFinish = fn(&mut (), usize, usize, &mut [f32]);
 
+/// A stage's work on each finished piece of a blur ([`blur_finishing`]).
+pub(crate) struct Finishing<'a, S, F> {
+    /// One value per band of rows (grown with `S::default()`, kept across calls).
+    pub states: &'a mut Vec<S>,
+    /// `step(state, y, x0, piece)`: output row `y`'s columns `x0 .. x0 + piece.len()`,
+    /// holding their final blurred values (the field's outside restored); it may rewrite
+    /// them.
+    pub step: F,
+    /// Every band's first row is a multiple of this, and so is every column strip's
+    /// first column where it divides 64 (for steps that gather blocks of rows and columns).
+    pub rows_multiple: usize,
+}
+
 /// [`blur_in_field`] (with `mask`; [`blur`] without, or with a mask of another size) that
-/// hands each finished piece of the output to `finish(state, y, x0, piece)` while it is in
-/// cache: output row `y`'s columns `x0 .. x0 + piece.len()`, holding their final blurred
-/// values (the field's outside restored), which `finish` may rewrite. A stage that
-/// combines the blur with other frames pixel by pixel thus never writes the blur out and
-/// reads it back. Every piece of every row is handed over once;
-/// `states` holds one value per band (grown with `S::default()`, kept across calls).
-#[allow(clippy::too_many_arguments)]
+/// hands each finished piece of the output to `finishing.step` while it is in cache. A
+/// stage that combines the blur with other frames pixel by pixel thus never writes the
+/// blur out and reads it back. Every piece of every row is handed over once, a band's rows
+/// in order, strip by strip.
 pub(crate) fn blur_finishing<S, F>(
     src: &Frame<f32>,
     mask: Option<&Frame<u8>>,
     spans: &mut FieldSpans,
     kernel: &[f32],
-    tmp: &mut Frame<f32>,
-    dst: &mut Frame<f32>,
-    states: &mut Vec<S>,
-    finish: F,
+    (tmp, dst): (&mut Frame<f32>, &mut Frame<f32>),
+    finishing: Finishing<S, F>,
 ) where
     S: Send + Default,
     F: Fn(&mut S, usize, usize, &mut [f32]) + Sync,
@@ -68,17 +67,9 @@ pub(crate) fn blur_finishing<S, F>(
     match mask.filter(|m| m.size() == src.size()) {
         Some(m) => {
             spans.update(Some(m), src.width(), src.height());
-            blur_with(
-                src,
-                Some((m, spans)),
-                kernel,
-                tmp,
-                dst,
-                states,
-                Some(finish),
-            );
+            blur_with(src, Some((m, spans)), kernel, tmp, dst, Some(finishing));
         }
-        None => blur_with(src, None, kernel, tmp, dst, states, Some(finish)),
+        None => blur_with(src, None, kernel, tmp, dst, Some(finishing)),
     }
 }
 
@@ -99,16 +90,8 @@ pub fn blur_in_field(
         return blur(src, kernel, tmp, dst);
     }
     spans.update(Some(mask), src.width(), src.height());
-    let none = None::<NoFinish>;
-    blur_with(
-        src,
-        Some((mask, spans)),
-        kernel,
-        tmp,
-        dst,
-        &mut Vec::new(),
-        none,
-    );
+    let none = None::<Finishing<(), NoFinish>>;
+    blur_with(src, Some((mask, spans)), kernel, tmp, dst, none);
 }
 
 /// The blur, each finished piece handed to `finish` with its band's state (see
@@ -119,8 +102,7 @@ fn blur_with<S, F>(
     kernel: &[f32],
     tmp: &mut Frame<f32>,
     dst: &mut Frame<f32>,
-    states: &mut Vec<S>,
-    finish: Option<F>,
+    finishing: Option<Finishing<S, F>>,
 ) where
     S: Send + Default,
     F: Fn(&mut S, usize, usize, &mut [f32]) + Sync,
@@ -130,32 +112,55 @@ fn blur_with<S, F>(
     let r = kernel.len() / 2;
     let ring = 2 * r + 1;
     let bands = (rayon::current_num_threads() * 4).clamp(1, h.max(1));
-    let per_band = h.div_ceil(bands).max(1);
-    if h == 0 || w == 0 || per_band < 8 * r || r >= h {
-        two_pass(src, kernel, tmp, dst);
-        if field.is_some() || finish.is_some() {
-            par_chunks_with(dst.data_mut(), w.max(1), states, |y, o, state| {
-                if let Some((mask, spans)) = field {
-                    keep_outside_row(mask.row(y), src.row(y), spans.row(y), spans.gaps(y), o);
-                }
-                if let Some(f) = &finish {
-                    f(state, y, 0, o);
-                }
-            });
-        }
-        return;
-    }
+    let multiple = finishing.as_ref().map_or(1, |f| f.rows_multiple.max(1));
+    let per_band = h.div_ceil(bands).max(1).next_multiple_of(multiple);
     let bands = h.div_ceil(per_band);
+    // without a finishing step, the states are () (no allocation)
+    let mut unused = Vec::new();
+    let (states, finish) = match finishing {
+        Some(f) => (f.states, Some(f.step)),
+        None => (&mut unused, None),
+    };
     if states.len() < bands {
         states.resize_with(bands, S::default);
     }
-    // columns per strip: the ring of one strip stays within about half of an L1 cache
+    let states = &mut states[..bands];
+    if h == 0 || w == 0 || per_band < 8 * r || r >= h {
+        two_pass(src, kernel, tmp, dst);
+        if (field.is_some() || finish.is_some()) && w > 0 && h > 0 {
+            let finish = &finish;
+            let pieces = dst.data_mut().par_chunks_mut(per_band * w);
+            pieces
+                .zip(states.par_iter_mut())
+                .enumerate()
+                .for_each(|(b, (out, state))| {
+                    for (i, o) in out.chunks_mut(w).enumerate() {
+                        let y = b * per_band + i;
+                        if let Some((mask, spans)) = field {
+                            keep_outside_row(
+                                mask.row(y),
+                                src.row(y),
+                                spans.row(y),
+                                spans.gaps(y),
+                                o,
+                            );
+                        }
+                        if let Some(f) = finish {
+                            f(state, y, 0, o);
+                        }
+                    }
+                });
+        }
+        return;
+    }
+    // columns per strip: the ring of one strip stays within about half of an L1 cache (a
+    // multiple of 64 columns)
     let strip = (L1_RING_BYTES / (4 * ring) / 64 * 64).max(256).min(w);
     tmp.reshape(strip, ring * bands);
     dst.data_mut()
         .par_chunks_mut(per_band * w)
         .zip(tmp.data_mut().par_chunks_mut(ring * strip))
-        .zip(states[..bands].par_iter_mut())
+        .zip(states.par_iter_mut())
         .enumerate()
         .for_each(|(b, ((out, rows), state))| {
             let y0 = b * per_band;

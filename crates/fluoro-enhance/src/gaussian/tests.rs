@@ -85,7 +85,7 @@ fn finishing_sees_each_piece_once_with_its_final_values() {
             let round = Frame::from_fn(w, h, |x, y| {
                 u8::from((x as f32 - cx).powi(2) + (y as f32 - cy).powi(2) < rr * rr)
             });
-            for mask in [None, Some(&round)] {
+            for (mask, multiple) in [(None, 1), (Some(&round), 1), (Some(&round), 4)] {
                 let (mut tmp, mut want, mut got) =
                     (Frame::new(0, 0), Frame::new(0, 0), Frame::new(0, 0));
                 let mut spans = FieldSpans::default();
@@ -101,9 +101,12 @@ fn finishing_sees_each_piece_once_with_its_final_values() {
                     s.push((y, x0, piece.len()));
                     piece.iter_mut().for_each(|v| *v = -*v);
                 };
-                blur_finishing(
-                    &src, mask, &mut spans, &k, &mut tmp, &mut got, &mut seen, finish,
-                );
+                let finishing = Finishing {
+                    states: &mut seen,
+                    step: finish,
+                    rows_multiple: multiple,
+                };
+                blur_finishing(&src, mask, &mut spans, &k, (&mut tmp, &mut got), finishing);
                 let mut count = Frame::<u8>::new(w, h);
                 for &(y, x0, n) in seen.iter().flatten() {
                     count.row_mut(y)[x0..x0 + n]
@@ -111,6 +114,14 @@ fn finishing_sees_each_piece_once_with_its_final_values() {
                         .for_each(|c| *c += 1);
                 }
                 assert!(count.data().iter().all(|&c| c == 1), "{w}x{h}: pieces");
+                // each band's rows in order from a multiple of `multiple`, strip by strip
+                for band in seen.iter().filter(|b| !b.is_empty()) {
+                    assert_eq!(band[0].0 % multiple, 0, "{w}x{h}: a band's first row");
+                    let ordered = band
+                        .windows(2)
+                        .all(|p| (p[1].0 == p[0].0 + 1 && p[1].1 == p[0].1) || (p[1].1 > p[0].1));
+                    assert!(ordered, "{w}x{h}: a band's pieces out of order");
+                }
                 let negated = got.data().iter().zip(want.data()).all(|(g, v)| *g == -*v);
                 assert!(
                     negated,

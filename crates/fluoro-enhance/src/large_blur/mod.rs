@@ -2,8 +2,9 @@
 //! or sampled in a rectangle: analysis stages that need the background only near the
 //! instrument pay for the small image and their rectangle, not for the full frame.
 
-use crate::gaussian::{blur, kernel};
-use crate::par::{par_chunks_with, zeroed};
+use crate::field::FieldSpans;
+use crate::gaussian::{Finishing, blur, blur_finishing, blur_in_field, kernel};
+use crate::par::{par_chunks_with, reused, zeroed};
 use fluoro_core::Frame;
 use rayon::prelude::*;
 
@@ -30,6 +31,59 @@ pub struct LargeBlurScratch {
     origin: (usize, usize),
     /// [`LargeBlurScratch::sample_rect`]'s small-blur rows, widened to the rectangle.
     rect_wide: Frame<f32>,
+    /// [`LargeBlurScratch::blur_and_prepare_rows`]'s blocks, per band of the blur.
+    bands: Vec<BandBlocks>,
+}
+
+/// One band's share of [`LargeBlurScratch::blur_and_prepare_rows`]'s box averages, made
+/// from the blurred rows as the blur finishes them (a band's rows come in order, strip of
+/// columns by strip; its first row and each strip's first column are multiples of `k`).
+#[derive(Debug, Default)]
+struct BandBlocks {
+    /// The column sums of the current block row over the current strip.
+    acc: Vec<f32>,
+    /// The band's first block row, once it has one.
+    first: Option<usize>,
+    /// The band's block means, grid rows from `first` on.
+    rows: Vec<f32>,
+}
+
+impl BandBlocks {
+    /// Takes blurred row `y`'s columns `x0 ..` (`piece`) of a `w` x `h` frame reduced by
+    /// `k`: added to the block row's column sums (started from 0 on its first row), and on
+    /// its last row the strip's block means written, each as [`box_average`] makes it.
+    fn take(&mut self, (y, x0, piece): (usize, usize, &[f32]), k: usize, (w, h): (usize, usize)) {
+        let j = y / k;
+        let first = *self.first.get_or_insert(j);
+        let acc = reused(&mut self.acc, piece.len());
+        if y % k == 0 {
+            acc.fill(0.0);
+        }
+        let end = ((j + 1) * k).min(h);
+        let gw = w.div_ceil(k);
+        let at = (j - first) * gw;
+        if y + 1 == end && self.rows.len() < at + gw {
+            self.rows.resize(at + gw, 0.0);
+        }
+        let out = (y + 1 == end).then(|| {
+            let cells = x0 / k..(x0 + piece.len()).div_ceil(k);
+            &mut self.rows[at + cells.start..at + cells.end]
+        });
+        block_piece(acc, piece, (k, end - j * k), out);
+    }
+}
+
+/// [`BandBlocks::take`]'s arithmetic: `piece` added to `acc`, then, with `out`, the groups
+/// of `k` sums of `n` rows averaged into it.
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx2+fma",
+    "x86_64+avx2+fma"
+))]
+fn block_piece(acc: &mut [f32], piece: &[f32], (k, n): (usize, usize), out: Option<&mut [f32]>) {
+    add_row(acc, piece);
+    if let Some(out) = out {
+        average_groups(acc, k, n, out);
+    }
 }
 
 /// The reduction: the largest power of two keeping at least 3 px of sigma (and 8 px of frame).
@@ -96,12 +150,26 @@ fn block_row(
     acc: &mut [f32],
     out: &mut [f32],
 ) {
-    let n = rows.len() as f32;
+    let n = rows.len();
     for y in rows {
-        for (a, &v) in acc.iter_mut().zip(&src.row(y)[cols.clone()]) {
-            *a += v;
-        }
+        add_row(acc, &src.row(y)[cols.clone()]);
     }
+    average_groups(acc, k, n, out);
+}
+
+/// `acc += row`, element by element.
+#[inline(always)]
+fn add_row(acc: &mut [f32], row: &[f32]) {
+    for (a, &v) in acc.iter_mut().zip(row) {
+        *a += v;
+    }
+}
+
+/// Each group of `k` column sums of `n` rows (the last group may be shorter) as the mean
+/// of its pixels.
+#[inline(always)]
+fn average_groups(acc: &[f32], k: usize, n: usize, out: &mut [f32]) {
+    let n = n as f32;
     for (o, group) in out.iter_mut().zip(acc.chunks(k)) {
         *o = group.iter().sum::<f32>() / (n * group.len() as f32);
     }
@@ -151,6 +219,16 @@ impl LargeBlurScratch {
         }
     }
 
+    /// The kernel of the sigma left to blur after box averaging by `k` (which already blurs
+    /// by `sigma^2 = (k^2 - 1) / 12` full-resolution px), in small pixels.
+    fn cache_rest_kernel(&mut self, k: usize, sigma: f32) {
+        let rest = (sigma * sigma - ((k * k) as f32 - 1.0) / 12.0)
+            .max(0.25)
+            .sqrt()
+            / k as f32;
+        self.cache_kernel(k, rest);
+    }
+
     /// Box-averages `src` by `k` and blurs the small image with the remaining sigma: the
     /// cells whose blur sampling the full-resolution rectangle `area` (`x0, y0, x1, y1`,
     /// ends excluded) needs, with the kernel's radius of cells around them (or up to the
@@ -158,12 +236,7 @@ impl LargeBlurScratch {
     fn reduce(&mut self, src: &Frame<f32>, sigma: f32, k: usize, area: [usize; 4]) {
         let (w, h) = src.size();
         let (sw, sh) = (w.div_ceil(k), h.div_ceil(k));
-        // box averaging over k already blurs by sigma^2 = (k^2 - 1) / 12 (full-res px)
-        let rest = (sigma * sigma - ((k * k) as f32 - 1.0) / 12.0)
-            .max(0.25)
-            .sqrt()
-            / k as f32;
-        self.cache_kernel(k, rest);
+        self.cache_rest_kernel(k, sigma);
         let r = self.kernel.len() / 2;
         let [x0, y0, x1, y1] = area;
         // more than 2r cells: rows of at most 2r take the blur's plain per-tap sums, whose
@@ -283,15 +356,20 @@ impl LargeBlurScratch {
     /// used, and the full-resolution background is never written.
     pub fn prepare_rows(&mut self, src: &Frame<f32>, sigma: f32) {
         self.prepare(src, sigma);
-        let (k, w) = (self.k, src.width());
-        if k == 1 {
+        self.widen_rows(src.width());
+    }
+
+    /// [`LargeBlurScratch::prepare_rows`]'s last step: each row of the small blur widened
+    /// to full width `w` (nothing where no reduction applied).
+    fn widen_rows(&mut self, w: usize) {
+        if self.k == 1 {
             return;
         }
         let sw = self.small_blur.width();
         // bilinear upsampling, separable: each small row is first widened to full width (a
         // table gather on 1/k of the rows), then every output row is a contiguous blend of
         // two widened rows
-        column_table(0..w, k, sw, &mut self.cols);
+        column_table(0..w, self.k, sw, &mut self.cols);
         self.wide.reshape(w, self.small_blur.height());
         let (small, cols) = (&self.small_blur, &self.cols);
         self.wide
@@ -299,6 +377,61 @@ impl LargeBlurScratch {
             .par_chunks_mut(w)
             .enumerate()
             .for_each(|(sy, row)| widen_row(small.row(sy), cols, row, 0));
+    }
+
+    /// [`crate::gaussian::blur_in_field`] of `src` (with `mask`; the plain blur without)
+    /// into `dst`, then [`LargeBlurScratch::prepare_rows`] of `dst` for `sigma`, with the
+    /// same bits, but each `k` x `k` block's mean is taken from the blurred rows as the
+    /// blur finishes them, in cache, instead of reading the blurred frame back. For a
+    /// detector whose background is a wide blur of its fine blur.
+    #[allow(clippy::too_many_arguments)]
+    pub fn blur_and_prepare_rows(
+        &mut self,
+        src: &Frame<f32>,
+        mask: Option<&Frame<u8>>,
+        spans: &mut FieldSpans,
+        kernel: &[f32],
+        (tmp, dst): (&mut Frame<f32>, &mut Frame<f32>),
+        sigma: f32,
+    ) {
+        let (w, h) = src.size();
+        let k = factor(w, h, sigma);
+        // a strip's first column is a multiple of 64 (or the strip is the whole row)
+        if k == 1 || 64 % k != 0 {
+            match mask {
+                Some(m) => blur_in_field(src, m, spans, kernel, tmp, dst),
+                None => blur(src, kernel, tmp, dst),
+            }
+            return self.prepare_rows(dst, sigma);
+        }
+        for b in &mut self.bands {
+            b.first = None;
+            b.rows.clear();
+        }
+        let finishing = Finishing {
+            states: &mut self.bands,
+            step: |b: &mut BandBlocks, y, x0, piece: &mut [f32]| b.take((y, x0, piece), k, (w, h)),
+            rows_multiple: k,
+        };
+        blur_finishing(src, mask, spans, kernel, (tmp, dst), finishing);
+        let (gw, gh) = (w.div_ceil(k), h.div_ceil(k));
+        self.small.reshape(gw, gh);
+        for b in &self.bands {
+            if let Some(first) = b.first {
+                let at = first * gw;
+                self.small.data_mut()[at..at + b.rows.len()].copy_from_slice(&b.rows);
+            }
+        }
+        (self.k, self.size) = (k, (w, h));
+        (self.grid, self.origin) = ((gw, gh), (0, 0));
+        self.cache_rest_kernel(k, sigma);
+        blur(
+            &self.small,
+            &self.kernel,
+            &mut self.tmp,
+            &mut self.small_blur,
+        );
+        self.widen_rows(w);
     }
 
     /// Row `y` of the prepared blur as two full-width rows and a weight: the blur is
@@ -341,125 +474,4 @@ pub fn blur_large(src: &Frame<f32>, sigma: f32, s: &mut LargeBlurScratch, dst: &
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::gaussian::tests::{random_frame, reference};
-
-    #[test]
-    fn large_blur_is_close_to_the_full_blur_on_smooth_data() {
-        let src = Frame::from_fn(256, 200, |x, y| {
-            1000.0
-                + 300.0 * ((x as f32) / 40.0).sin() * ((y as f32) / 55.0).cos()
-                + if x > 128 { 200.0 } else { 0.0 }
-        });
-        let (mut tmp, mut full, mut fast) = (Frame::new(0, 0), Frame::new(0, 0), Frame::new(0, 0));
-        blur(&src, &kernel(16.0), &mut tmp, &mut full);
-        blur_large(&src, 16.0, &mut LargeBlurScratch::default(), &mut fast);
-        // interior (borders differ in handling)
-        let mut worst = 0.0f32;
-        for y in 40..160 {
-            for x in 40..216 {
-                worst = worst.max((full.get(x, y) - fast.get(x, y)).abs());
-            }
-        }
-        assert!(worst < 8.0, "max difference {worst} on a 800-unit signal");
-    }
-
-    /// The reduced-resolution blur is exactly its definition: box average by k (partial
-    /// blocks at the right and bottom averaged over the pixels they hold), Gaussian of the
-    /// remaining sigma (reflect-101), bilinear interpolation back (clamped at the ends);
-    /// here in float64, written out directly.
-    #[test]
-    fn large_blur_is_box_average_blur_and_bilinear_upsampling() {
-        for (w, h, sigma) in [(203, 157, 13.0f32), (256, 96, 25.0)] {
-            let src = random_frame(w, h, 9);
-            let mut k = 1usize;
-            while sigma / (2 * k) as f32 >= 3.0 && w / (2 * k) >= 8 && h / (2 * k) >= 8 {
-                k *= 2;
-            }
-            assert!(k >= 2);
-            let (sw, sh) = (w.div_ceil(k), h.div_ceil(k));
-            let small = Frame::from_fn(sw, sh, |bx, by| {
-                let (mut acc, mut n) = (0.0f64, 0.0f64);
-                for y in by * k..((by + 1) * k).min(h) {
-                    for x in bx * k..((bx + 1) * k).min(w) {
-                        acc += f64::from(src.get(x, y));
-                        n += 1.0;
-                    }
-                }
-                (acc / n) as f32
-            });
-            let rest = (sigma * sigma - ((k * k) as f32 - 1.0) / 12.0)
-                .max(0.25)
-                .sqrt()
-                / k as f32;
-            let blurred = reference(&small, rest);
-            let at = |t: usize, n: usize| {
-                let f = ((t as f64 + 0.5) / k as f64 - 0.5).clamp(0.0, (n - 1) as f64);
-                let i = f as usize;
-                (i, (i + 1).min(n - 1), f - i as f64)
-            };
-            let mut fast = Frame::new(0, 0);
-            blur_large(&src, sigma, &mut LargeBlurScratch::default(), &mut fast);
-            let mut worst = 0.0f64;
-            for y in 0..h {
-                let (y0, y1, ay) = at(y, sh);
-                for x in 0..w {
-                    let (x0, x1, ax) = at(x, sw);
-                    let row =
-                        |yy| blurred.get(x0, yy) + ax * (blurred.get(x1, yy) - blurred.get(x0, yy));
-                    let want = row(y0) + ay * (row(y1) - row(y0));
-                    worst = worst.max((want - f64::from(fast.get(x, y))).abs());
-                }
-            }
-            // on values up to 4000: float32 rounding only
-            assert!(worst < 0.01, "{w}x{h} sigma {sigma}: {worst}");
-        }
-    }
-
-    /// A rectangle sampled after `prepare`, or after `prepare_around` it, holds exactly
-    /// what the whole-frame blur holds there, reduced or not, at the frame's edges and
-    /// inside.
-    #[test]
-    fn a_sampled_rectangle_equals_the_whole_frame_blur_there() {
-        for (w, h, sigma) in [(203, 157, 13.0f32), (256, 96, 25.0), (120, 90, 4.0)] {
-            let src = random_frame(w, h, 5);
-            let mut whole = Frame::new(0, 0);
-            blur_large(&src, sigma, &mut LargeBlurScratch::default(), &mut whole);
-            let mut s = LargeBlurScratch::default();
-            s.prepare(&src, sigma);
-            let (mut part, mut around) = (Frame::new(0, 0), LargeBlurScratch::default());
-            for (x0, y0, rw, rh) in [(0, 0, 40, 30), (17, 23, 61, 44), (w - 50, h - 37, 50, 37)] {
-                // prepared for the whole frame, then around the rectangle only (a part of
-                // the grid, whose blur may take another path than the whole grid's)
-                around.prepare_around(&src, sigma, [x0, y0, x0 + rw, y0 + rh]);
-                for (how, prepared) in [("whole", &mut s), ("around", &mut around)] {
-                    prepared.sample_rect(x0, y0, rw, rh, &mut part);
-                    for yy in 0..rh {
-                        assert_eq!(
-                            part.row(yy),
-                            &whole.row(y0 + yy)[x0..x0 + rw],
-                            "{w}x{h} sigma {sigma} rect at ({x0}, {y0}) row {yy}, {how}"
-                        );
-                    }
-                }
-            }
-            // an area outside the frame, or inverted, is clipped to it: no panic
-            for area in [
-                [w + 5, h + 9, w + 20, h + 30],
-                [40, 30, 10, 5],
-                [0, 0, 0, 0],
-            ] {
-                around.prepare_around(&src, sigma, area);
-            }
-            // and the rows blended where they are used give the same values (4.0: no
-            // reduction, the rows are the full blur's)
-            s.prepare_rows(&src, sigma);
-            for y in 0..h {
-                let (a, c, ay) = s.rows_at(y);
-                let row: Vec<f32> = a.iter().zip(c).map(|(&a, &c)| a + ay * (c - a)).collect();
-                assert_eq!(&row[..], whole.row(y), "{w}x{h} sigma {sigma} row {y}");
-            }
-        }
-    }
-}
+mod tests;
