@@ -48,6 +48,19 @@ pub struct DetailScratch {
     rows: Vec<BandRows>,
     /// The field's row spans, for the fine blur.
     spans: FieldSpans,
+    /// The stamp of the frame whose 2x2 means `half` holds, when a stage before made them
+    /// ([`DetailScratch::halve`]).
+    half_of: Option<u64>,
+}
+
+impl DetailScratch {
+    /// Lets the stage that makes this stage's source (CLAHE) write the source's 2x2 means
+    /// as it goes: `make(half)` must fill `half` with them and return the finished source's
+    /// [`Frame::stamp`], so the detail stage skips its own pass only for that frame,
+    /// unchanged.
+    pub(crate) fn halve(&mut self, make: impl FnOnce(&mut Frame<f32>) -> u64) {
+        self.half_of = Some(make(&mut self.half));
+    }
 }
 
 /// One band's buffers of the combination ([`combine_piece`]'s scratch and the display
@@ -154,18 +167,22 @@ fn detail_with(
         kernels,
         rows,
         spans,
+        half_of,
     } = s;
     let (_, _, kf, kc) = kernels.as_ref().expect("set above");
-    // the coarse band: the source's 2x2 means, blurred at half resolution
+    // the coarse band: the source's 2x2 means (unless made with it), blurred at half
+    // resolution
     let (hw, hh) = (w.div_ceil(2), h.div_ceil(2));
-    half.reshape(hw, hh);
-    half.data_mut()
-        .par_chunks_mut(hw)
-        .enumerate()
-        .for_each(|(y, o)| {
-            let (r0, r1) = (src.row((2 * y).min(h - 1)), src.row((2 * y + 1).min(h - 1)));
-            reduce_row(r0, r1, o);
-        });
+    if half_of.take() != Some(src.stamp()) || half.size() != (hw, hh) {
+        half.reshape(hw, hh);
+        half.data_mut()
+            .par_chunks_mut(hw)
+            .enumerate()
+            .for_each(|(y, o)| {
+                let (r0, r1) = (src.row((2 * y).min(h - 1)), src.row((2 * y + 1).min(h - 1)));
+                reduce_row(r0, r1, o);
+            });
+    }
     blur(half, kc, half_tmp, half_blur);
     let coarse = &*half_blur;
     let sampled = mask.filter(|_| samples.is_some());
@@ -219,7 +236,7 @@ fn detail_with(
     "x86_64+avx512f+avx512bw+avx512vl+avx2+fma",
     "x86_64+avx2+fma"
 ))]
-fn reduce_row(r0: &[f32], r1: &[f32], out: &mut [f32]) {
+pub(crate) fn reduce_row(r0: &[f32], r1: &[f32], out: &mut [f32]) {
     let pairs = r0.chunks_exact(2).zip(r1.chunks_exact(2));
     for (o, (a, b)) in out.iter_mut().zip(pairs) {
         *o = 0.25 * (a[0] + a[1] + b[0] + b[1]);

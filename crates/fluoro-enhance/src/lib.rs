@@ -317,14 +317,19 @@ impl<'a> DisplayStage<'a> {
         } = self;
         let [(slot_a, a), (slot_b, b)] = free;
         let t = Instant::now();
-        if let Some(p) = params.clahe {
-            clahe::clahe(src, mask, params.range, &p, clahe, a);
+        match (params.clahe, params.detail) {
+            // CLAHE makes the detail stage's 2x2 means of its result as it goes
+            (Some(p), Some(_)) => detail.halve(|half| {
+                clahe::clahe_halving(src, mask, params.range, &p, clahe, a, Some(half));
+                a.stamp()
+            }),
+            (Some(p), None) => clahe::clahe(src, mask, params.range, &p, clahe, a),
+            (None, _) => {}
         }
         times.clahe_ms = ms(t);
         let t = Instant::now();
         // CLAHE's result (if any) is in `a`; detail writes the buffer that holds neither
         // it nor the denoised frame
-        // detail writes the buffer that holds neither CLAHE's result nor the denoised frame
         let mut detailed = |input: &Frame<f32>, p, out: &mut Frame<f32>, samples| match samples {
             Some(s) => detail::enhance_detail_sampled(input, mask, &p, detail, s, out),
             None => detail::enhance_detail_in_field(input, mask, &p, detail, out),
