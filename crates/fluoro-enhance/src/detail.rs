@@ -3,7 +3,7 @@
 //! `out = x + fine_gain * (x - G(s1) x) + coarse_gain * (G(s1) x - G(s2) x)`: the fine band
 //! sharpens instrument edges, the coarse band lifts lamina contours, and the base is kept.
 
-use crate::display::{piece_samples, sample_step};
+use crate::display::sample_step;
 use crate::field::FieldSpans;
 use crate::gaussian::{Finishing, blur, blur_finishing, kernel};
 use crate::par::reused;
@@ -185,6 +185,13 @@ fn detail_with(
     }
     blur(half, kc, half_tmp, half_blur);
     let coarse = &*half_blur;
+    // the field (a mask of another size is ignored) and its spans, for the blur and the
+    // samples
+    let mask = mask.filter(|m| m.size() == (w, h));
+    if let Some(m) = mask {
+        spans.update(Some(m), w, h);
+    }
+    let spans = &*spans;
     let sampled = mask.filter(|_| samples.is_some());
     let step = sample_step(w * h);
     rows.iter_mut().for_each(|b| b.samples.clear());
@@ -207,12 +214,15 @@ fn detail_with(
             piece,
         );
         if let Some(m) = sampled {
-            piece_samples(
+            let (first, at) = (y * w + x0, &mut band.samples);
+            field_samples(
                 piece,
-                &m.row(y)[x0..x0 + n],
-                y * w + x0,
+                (x0, first),
+                spans.row(y),
+                spans.gaps(y),
+                m.row(y),
                 step,
-                &mut band.samples,
+                at,
             );
         }
     };
@@ -221,10 +231,38 @@ fn detail_with(
         step: finish,
         rows_multiple: 1,
     };
-    blur_finishing(src, mask, spans, kf, (tmp, dst), finishing);
+    blur_finishing(src, mask.map(|m| (m, spans)), kf, (tmp, dst), finishing);
     if let Some(out) = samples {
         for b in rows.iter() {
             out.extend_from_slice(&b.samples);
+        }
+    }
+}
+
+/// [`crate::display::row_samples`] for the piece of a field row at column `x0` and
+/// frame index `first`, from the row's span `(a, b)` of field pixels: only samples
+/// between them are taken, and the mask row is read only where the span has gaps (a
+/// round field's rows have none), so the mask is not streamed through the cache.
+#[allow(clippy::too_many_arguments)]
+fn field_samples(
+    piece: &[f32],
+    (x0, first): (usize, usize),
+    (a, b): (usize, usize),
+    gaps: bool,
+    mask: &[u8],
+    step: usize,
+    out: &mut Vec<f32>,
+) {
+    let (lo, hi) = (a.max(x0), b.min(x0 + piece.len()));
+    if lo >= hi {
+        return;
+    }
+    // the first column from `lo` on whose frame index is a multiple of `step`
+    let at = first + (lo - x0);
+    let from = lo + (step - at % step) % step;
+    for x in (from..hi).step_by(step) {
+        if !gaps || mask[x] != 0 {
+            out.push(piece[x - x0]);
         }
     }
 }
@@ -490,12 +528,18 @@ mod tests {
     fn samples_taken_in_the_pass_are_the_windows() {
         let p = DetailParams::default();
         crate::gaussian::tests::on_two_threads(|| {
-            for (w, h) in [(45, 37), (311, 263), (200, 500)] {
+            // (700, 420): bands of rows over two column strips
+            for (w, h) in [(45, 37), (311, 263), (200, 500), (700, 420)] {
                 let src = random_frame(w, h, (3 * w + h) as u64);
                 let round = Frame::from_fn(w, h, |x, y| {
                     u8::from((x as i64 - 20).pow(2) + (y as i64 - 18).pow(2) < 30 * 30)
                 });
-                for mask in [round, Frame::filled(2, 3, 1)] {
+                // rows with gaps: a hole, and a notch cut from the right half
+                let holed = Frame::from_fn(w, h, |x, y| {
+                    let hole = (x as i64 - w as i64 / 2).abs() < 9 && (y as i64 - 20).abs() < 6;
+                    u8::from(!(hole || (x > w / 2 && y % 7 == 3)))
+                });
+                for mask in [round, holed, Frame::filled(2, 3, 1)] {
                     let (mut want, mut got) = (Frame::new(0, 0), Frame::new(0, 0));
                     let mut s = DetailScratch::default();
                     enhance_detail_in_field(&src, &mask, &p, &mut s, &mut want);

@@ -75,16 +75,11 @@ pub fn sample_step(len: usize) -> usize {
 /// a multiple of `step`, inside the mask. A stage that writes the frame a row at a time
 /// takes them while the row is in cache.
 pub fn row_samples(row: &[f32], mask: &[u8], y: usize, step: usize, out: &mut Vec<f32>) {
-    piece_samples(row, mask, y * row.len(), step, out);
-}
-
-/// [`row_samples`] for a piece of a row: `piece` (with its `mask` values) starts at index
-/// `start` of the whole frame.
-pub fn piece_samples(piece: &[f32], mask: &[u8], start: usize, step: usize, out: &mut Vec<f32>) {
-    let first = (step - start % step) % step;
-    for x in (first..piece.len().min(mask.len())).step_by(step) {
+    let w = row.len();
+    let first = (step - (y * w) % step) % step;
+    for x in (first..w.min(mask.len())).step_by(step) {
         if mask[x] != 0 {
-            out.push(piece[x]);
+            out.push(row[x]);
         }
     }
 }

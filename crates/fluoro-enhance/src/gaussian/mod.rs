@@ -48,15 +48,14 @@ pub(crate) struct Finishing<'a, S, F> {
     pub rows_multiple: usize,
 }
 
-/// [`blur_in_field`] (with `mask`; [`blur`] without, or with a mask of another size) that
-/// hands each finished piece of the output to `finishing.step` while it is in cache. A
-/// stage that combines the blur with other frames pixel by pixel thus never writes the
-/// blur out and reads it back. Every piece of every row is handed over once, a band's rows
-/// in order, strip by strip.
+/// [`blur_in_field`] (with `field`: the mask, of `src`'s size, and its spans already
+/// updated from it; [`blur`] without) that hands each finished piece of the output to
+/// `finishing.step` while it is in cache. A stage that combines the blur with other
+/// frames pixel by pixel thus never writes the blur out and reads it back. Every piece of
+/// every row is handed over once, a band's rows in order, strip by strip.
 pub(crate) fn blur_finishing<S, F>(
     src: &Frame<f32>,
-    mask: Option<&Frame<u8>>,
-    spans: &mut FieldSpans,
+    field: Option<(&Frame<u8>, &FieldSpans)>,
     kernel: &[f32],
     (tmp, dst): (&mut Frame<f32>, &mut Frame<f32>),
     finishing: Finishing<S, F>,
@@ -64,13 +63,8 @@ pub(crate) fn blur_finishing<S, F>(
     S: Send + Default,
     F: Fn(&mut S, usize, usize, &mut [f32]) + Sync,
 {
-    match mask.filter(|m| m.size() == src.size()) {
-        Some(m) => {
-            spans.update(Some(m), src.width(), src.height());
-            blur_with(src, Some((m, spans)), kernel, tmp, dst, Some(finishing));
-        }
-        None => blur_with(src, None, kernel, tmp, dst, Some(finishing)),
-    }
+    debug_assert!(field.is_none_or(|(m, _)| m.size() == src.size()));
+    blur_with(src, field, kernel, tmp, dst, Some(finishing));
 }
 
 /// [`blur`] inside the field only: pixels where `mask` is 0 keep the source's value, and

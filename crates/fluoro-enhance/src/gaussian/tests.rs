@@ -106,7 +106,11 @@ fn finishing_sees_each_piece_once_with_its_final_values() {
                     step: finish,
                     rows_multiple: multiple,
                 };
-                blur_finishing(&src, mask, &mut spans, &k, (&mut tmp, &mut got), finishing);
+                if let Some(m) = mask {
+                    spans.update(Some(m), w, h);
+                }
+                let field = mask.map(|m| (m, &spans));
+                blur_finishing(&src, field, &k, (&mut tmp, &mut got), finishing);
                 let mut count = Frame::<u8>::new(w, h);
                 for &(y, x0, n) in seen.iter().flatten() {
                     count.row_mut(y)[x0..x0 + n]

@@ -413,7 +413,12 @@ impl LargeBlurScratch {
             step: |b: &mut BandBlocks, y, x0, piece: &mut [f32]| b.take((y, x0, piece), k, (w, h)),
             rows_multiple: k,
         };
-        blur_finishing(src, mask, spans, kernel, (tmp, dst), finishing);
+        let mask = mask.filter(|m| m.size() == src.size());
+        if let Some(m) = mask {
+            spans.update(Some(m), w, h);
+        }
+        let field = mask.map(|m| (m, &*spans));
+        blur_finishing(src, field, kernel, (tmp, dst), finishing);
         let (gw, gh) = (w.div_ceil(k), h.div_ceil(k));
         self.small.reshape(gw, gh);
         for b in &self.bands {
