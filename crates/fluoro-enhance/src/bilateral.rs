@@ -174,6 +174,8 @@ fn filter(
                 );
             }
             band.last_row = Some((call, y));
+            // the source row the next output row pads, while this row is filtered
+            crate::prefetch::prefetch(src.row(reflect101((y + r + 1) as isize, h)));
             let (a, b) = spans.row(y);
             if a < b {
                 stream_offsets(pw, r, y, a, half, &mut band.offsets);
