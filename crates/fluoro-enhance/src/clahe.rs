@@ -123,7 +123,14 @@ fn tile_histogram<'a>(
     }
     let (c0, c1) = counts.split_at_mut(stride);
     let mut range = NO_BINS;
-    for (row, m) in rows {
+    let mut rows = rows.peekable();
+    while let Some((row, m)) = rows.next() {
+        // a tile's rows are short runs a page apart, which the hardware prefetcher does
+        // not follow: the next one is fetched while this one is counted
+        if let Some((next, next_mask)) = rows.peek() {
+            crate::prefetch::prefetch(next);
+            crate::prefetch::prefetch(next_mask);
+        }
         let idx = reused(idx, row.len());
         let (a, b) = bin_row(row, m, lo, scale, bins, idx);
         range = union(range, (a, b));
