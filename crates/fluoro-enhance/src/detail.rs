@@ -243,7 +243,6 @@ fn detail_with(
 /// frame index `first`, from the row's span `(a, b)` of field pixels: only samples
 /// between them are taken, and the mask row is read only where the span has gaps (a
 /// round field's rows have none), so the mask is not streamed through the cache.
-#[allow(clippy::too_many_arguments)]
 fn field_samples(
     piece: &[f32],
     (x0, first): (usize, usize),

@@ -384,7 +384,6 @@ impl LargeBlurScratch {
     /// same bits, but each `k` x `k` block's mean is taken from the blurred rows as the
     /// blur finishes them, in cache, instead of reading the blurred frame back. For a
     /// detector whose background is a wide blur of its fine blur.
-    #[allow(clippy::too_many_arguments)]
     pub fn blur_and_prepare_rows(
         &mut self,
         src: &Frame<f32>,
