@@ -239,8 +239,9 @@ fn detail_with(
     }
 }
 
-/// [`crate::display::row_samples`] for the piece of a field row at column `x0` and
-/// frame index `first`, from the row's span `(a, b)` of field pixels: only samples
+/// Appends the samples [`crate::display::samples`] takes from the piece of a field row
+/// at column `x0` and frame index `first` (the pixels whose frame index is a multiple of
+/// `step`, inside the field), from the row's span `(a, b)` of field pixels: only samples
 /// between them are taken, and the mask row is read only where the span has gaps (a
 /// round field's rows have none), so the mask is not streamed through the cache.
 fn field_samples(

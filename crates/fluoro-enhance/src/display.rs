@@ -70,20 +70,6 @@ pub fn sample_step(len: usize) -> usize {
     (len / 40_000).max(1)
 }
 
-/// Appends the samples [`Window::from_percentiles`] takes from row `y` of a frame `w`
-/// pixels wide (`row`, with its `mask` row): the pixels whose index in the whole frame is
-/// a multiple of `step`, inside the mask. A stage that writes the frame a row at a time
-/// takes them while the row is in cache.
-pub fn row_samples(row: &[f32], mask: &[u8], y: usize, step: usize, out: &mut Vec<f32>) {
-    let w = row.len();
-    let first = (step - (y * w) % step) % step;
-    for x in (first..w.min(mask.len())).step_by(step) {
-        if mask[x] != 0 {
-            out.push(row[x]);
-        }
-    }
-}
-
 /// Maps `src` to 8 bits through `window`; pixels outside `mask` become 0.
 pub fn to_u8(src: &Frame<f32>, mask: &Frame<u8>, window: Window, dst: &mut Frame<u8>) {
     let (w, h) = src.size();

@@ -147,8 +147,8 @@ fn halving_gives_the_results_means() {
             &mut want,
         );
         let mut s = ClaheScratch::default();
-        let half_ = Some(&mut half);
-        clahe_halving(&src, &mask, (0.0, 4000.0), &p, &mut s, &mut got, half_);
+        let range = (0.0, 4000.0);
+        clahe_halving(&src, &mask, range, &p, &mut s, &mut got, Some(&mut half));
         assert!(got == want, "{w}x{h}");
         assert_eq!(half.size(), (w.div_ceil(2), h.div_ceil(2)));
         for (y, row) in half.data().chunks(w.div_ceil(2)).enumerate() {
