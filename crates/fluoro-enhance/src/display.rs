@@ -40,8 +40,7 @@ impl Window {
         let n = samples.len();
         let at = |q: f32| ((q / 100.0) * (n - 1) as f32).round() as usize;
         let (ilo, ihi) = (at(lo_pct), at(hi_pct));
-        let lo = *samples.select_nth_unstable_by(ilo, f32::total_cmp).1;
-        let hi = *samples.select_nth_unstable_by(ihi, f32::total_cmp).1;
+        let (lo, hi) = crate::select::tail_ranks(samples, ilo, ihi);
         Self {
             center: (lo + hi) / 2.0,
             width: (hi - lo).max(1e-3),

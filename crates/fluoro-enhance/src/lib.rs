@@ -18,6 +18,7 @@ pub mod normalize;
 pub mod par;
 mod prefetch;
 pub mod quality;
+pub mod select;
 pub mod temporal;
 
 use fluoro_core::Frame;
