@@ -9,16 +9,17 @@ fn key(x: f32) -> i32 {
     b ^ ((((b >> 31) as u32) >> 1) as i32)
 }
 
-/// The `lo`-th and the `hi`-th smallest of `v` (0-based ranks, `lo < hi < v.len()`) in
-/// [`f32::total_cmp`]'s order: the bits two `select_nth_unstable_by(.., f32::total_cmp)`
-/// calls return. `v` is reordered.
+/// The `lo`-th and the `hi`-th smallest of `v` (0-based ranks below `v.len()`; it panics
+/// otherwise, as a selection does) in [`f32::total_cmp`]'s order: the bits two
+/// `select_nth_unstable_by(.., f32::total_cmp)` calls return. `v` is reordered.
 ///
 /// Ranks in the tails (the 1st and 99th percentiles of 40 000 samples, say) are found
-/// from a pilot: every 16th value is selected at the two ranks' places in it, widened by a
-/// margin, and those two values split `v` in one pass into the values at or below the
-/// first, the middle, and those at or above the second; each rank is then selected in its
-/// small tail. Should a tail miss its rank (a pilot far off), or the ranks lie nearer the
-/// middle, the whole slice is selected, twice, as before.
+/// from a pilot: every 16th value is selected at the two ranks' places in it, each moved
+/// towards the middle by a margin, and those two values split `v` in one pass into the
+/// values at or below the first, the middle, and those at or above the second; each rank
+/// is then selected in its small tail. Should a tail miss its rank (a pilot far off), or
+/// the ranks lie nearer the middle, be equal or reversed, or `v` hold under 1024 values,
+/// the whole slice is selected, twice, as before.
 pub fn tail_ranks(v: &mut [f32], lo: usize, hi: usize) -> (f32, f32) {
     let n = v.len();
     assert!(hi < n, "rank {hi} of {n} values");
