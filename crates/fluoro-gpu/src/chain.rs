@@ -302,13 +302,14 @@ impl GpuEnhancer {
         );
         // detail
         let (hw, hh) = (w.div_ceil(2), h.div_ceil(2));
+        let (qw, qh) = (hw.div_ceil(2), hh.div_ceil(2));
         // the kernels were uploaded once, in `new`
         let (rf, rc) = self.u.kernel_radii;
         let conv = [
             (w, h, rf, 0),
             (w, h, rf, 1),
-            (hw, hh, rc, 0),
-            (hw, hh, rc, 1),
+            (qw, qh, rc, 0),
+            (qw, qh, rc, 1),
         ];
         for (u, (cw, ch, r, axis)) in self.u.conv.iter().zip(conv) {
             q.write_buffer(u, 0, bytemuck::bytes_of(&ConvU::new(cw, ch, r, axis)));
@@ -323,7 +324,8 @@ impl GpuEnhancer {
                 hh: hh as u32,
                 gf: dp.fine_gain,
                 gc: dp.coarse_gain,
-                _p: [0.0; 2],
+                qw: qw as u32,
+                qh: qh as u32,
             }),
         );
         {
@@ -362,12 +364,13 @@ impl GpuEnhancer {
             pass.dispatch_workgroups(gx, gy, 1);
             pass.set_bind_group(0, &s.bg_detail, &[]);
             pass.set_pipeline(&self.m.detail.pipelines[0]);
-            pass.dispatch_workgroups(hw.div_ceil(16) as u32, hh.div_ceil(16) as u32, 1);
+            let (qx, qy) = (qw.div_ceil(16) as u32, qh.div_ceil(16) as u32);
+            pass.dispatch_workgroups(qx, qy, 1);
             pass.set_pipeline(&self.m.conv.pipelines[0]);
             pass.set_bind_group(0, &s.bg_conv[2], &[]);
-            pass.dispatch_workgroups(hw.div_ceil(16) as u32, hh.div_ceil(16) as u32, 1);
+            pass.dispatch_workgroups(qx, qy, 1);
             pass.set_bind_group(0, &s.bg_conv[3], &[]);
-            pass.dispatch_workgroups(hw.div_ceil(16) as u32, hh.div_ceil(16) as u32, 1);
+            pass.dispatch_workgroups(qx, qy, 1);
             pass.set_bind_group(0, &s.bg_detail, &[]);
             pass.set_pipeline(&self.m.detail.pipelines[1]);
             pass.dispatch_workgroups(gx, gy, 1);

@@ -19,7 +19,7 @@ pub const STAGES: [&str; 6] = [
 /// filter only inside the field); the gate only samples a sparse grid (not counted);
 /// temporal reads the frame and the history and writes the new history; CLAHE reads the
 /// frame and the mask for its histograms, then reads and writes the frame. What an
-/// implementation moves beyond this (separable passes, half-resolution buffers, the 3x3
+/// implementation moves beyond this (separable passes, quarter-resolution buffers, the 3x3
 /// gate sums) is overhead the floor does not excuse.
 pub const FLOOR_BYTES_PER_PIXEL: [u64; 6] = [12, 0, 12, 12, 16, 12];
 

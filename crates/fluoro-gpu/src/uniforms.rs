@@ -72,11 +72,14 @@ pub(crate) struct ClaheU {
 pub(crate) struct DetailU {
     pub(crate) width: u32,
     pub(crate) height: u32,
+    /// The source's 2x2 means' size.
     pub(crate) hw: u32,
     pub(crate) hh: u32,
     pub(crate) gf: f32,
     pub(crate) gc: f32,
-    pub(crate) _p: [f32; 2],
+    /// The coarse band's grid (the source's 4x4 means).
+    pub(crate) qw: u32,
+    pub(crate) qh: u32,
 }
 
 impl BilU {

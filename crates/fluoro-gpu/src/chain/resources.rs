@@ -76,8 +76,8 @@ impl Uniforms {
         let ub = |l: &str, s: usize| buf(d, l, s as u64, UNIFORM);
         let dp = params.detail.unwrap_or_default();
         let kf = kernel(dp.fine_sigma);
-        let half_sigma = fluoro_enhance::detail::coarse_half_sigma(&dp);
-        let kc = kernel(half_sigma);
+        let quarter_sigma = fluoro_enhance::detail::coarse_quarter_sigma(&dp);
+        let kc = kernel(quarter_sigma);
         let (k_fine, k_coarse) = (
             buf(d, "k_fine", 4 * 512, STORAGE),
             buf(d, "k_coarse", 4 * 512, STORAGE),
@@ -140,8 +140,8 @@ impl Sized {
     ) -> Self {
         let bytes = (w * h * 4) as u64;
         let f = |l: &str| buf(d, l, bytes, STORAGE);
-        let (hw, hh) = (w.div_ceil(2), h.div_ceil(2));
-        let hbytes = (hw * hh * 4) as u64;
+        // the detail stage's coarse grid: the source's 4x4 means
+        let qbytes = (w.div_ceil(4) * h.div_ceil(4) * 4) as u64;
         let step = ((w * h / 16_000) as f64).sqrt().max(1.0) as usize;
         let sw = (w.saturating_sub(4)).div_ceil(step).max(1);
         let sh = (h.saturating_sub(4)).div_ceil(step).max(1);
@@ -167,10 +167,10 @@ impl Sized {
         let hist_bufs = [f("hist0"), f("hist1")];
         let (hs, den, cl, tmp, fine, out) =
             (f("hs"), f("den"), f("cl"), f("tmp"), f("fine"), f("out"));
-        let (half, half_tmp, half_blur) = (
-            buf(d, "half", hbytes, STORAGE),
-            buf(d, "half_tmp", hbytes, STORAGE),
-            buf(d, "half_blur", hbytes, STORAGE),
+        let (quarter, quarter_tmp, quarter_blur) = (
+            buf(d, "quarter", qbytes, STORAGE),
+            buf(d, "quarter_tmp", qbytes, STORAGE),
+            buf(d, "quarter_blur", qbytes, STORAGE),
         );
         let samples = buf(d, "samples", (n_samples * 4) as u64, STORAGE);
         // the gate's result (1 / threshold), computed on the device: nothing is read back
@@ -214,13 +214,15 @@ impl Sized {
         let bg_conv = [
             m.conv.bind(d, &[&u.conv[0], &cl, &tmp, &u.k_fine]),
             m.conv.bind(d, &[&u.conv[1], &tmp, &fine, &u.k_fine]),
-            m.conv.bind(d, &[&u.conv[2], &half, &half_tmp, &u.k_coarse]),
             m.conv
-                .bind(d, &[&u.conv[3], &half_tmp, &half_blur, &u.k_coarse]),
+                .bind(d, &[&u.conv[2], &quarter, &quarter_tmp, &u.k_coarse]),
+            m.conv
+                .bind(d, &[&u.conv[3], &quarter_tmp, &quarter_blur, &u.k_coarse]),
         ];
-        let bg_detail = m
-            .detail
-            .bind(d, &[&u.detail, &cl, &fine, &half, &half_blur, &out, &mask]);
+        let bg_detail = m.detail.bind(
+            d,
+            &[&u.detail, &cl, &fine, &quarter, &quarter_blur, &out, &mask],
+        );
         Self {
             w,
             h,
