@@ -285,20 +285,20 @@ pub fn clahe(
     scratch: &mut ClaheScratch,
     dst: &mut Frame<f32>,
 ) {
-    clahe_halving(src, mask, range, p, scratch, dst, None);
+    clahe_with_means(src, mask, range, p, scratch, dst, None);
 }
 
-/// [`clahe`], also writing the 2x2 means of its result into `half` (the detail stage's
-/// first step, [`crate::detail::DetailScratch::halve`]) as each pair of rows is mapped,
-/// while they are in cache.
-pub(crate) fn clahe_halving(
+/// [`clahe`], also writing the 4x4 means of its result into `quarter` (the detail stage's
+/// first step, [`crate::detail::DetailScratch::means_from`]) as each group of four rows is
+/// mapped, while they are in cache.
+pub(crate) fn clahe_with_means(
     src: &Frame<f32>,
     mask: &Frame<u8>,
     range: (f32, f32),
     p: &ClaheParams,
     scratch: &mut ClaheScratch,
     dst: &mut Frame<f32>,
-    half: Option<&mut Frame<f32>>,
+    quarter: Option<&mut Frame<f32>>,
 ) {
     let (w, h) = src.size();
     dst.reshape(w, h);
@@ -425,29 +425,30 @@ pub(crate) fn clahe_halving(
         };
         map::map_row(&luts, src.row(y), col_spans, col_weight, out);
     };
-    let Some(half) = half else {
+    let Some(quarter) = quarter else {
         dst.data_mut()
             .par_chunks_mut(w)
             .enumerate()
             .for_each(|(y, out)| map_row(y, out));
         return;
     };
-    // pairs of rows, each pair's 2x2 means made as soon as it is mapped (an odd last row
-    // pairs with itself)
-    half.reshape(w.div_ceil(2), h.div_ceil(2));
+    // groups of four rows, each group's 4x4 means made as soon as it is mapped (the last
+    // group may have fewer rows)
+    quarter.reshape(w.div_ceil(4), h.div_ceil(4));
     dst.data_mut()
-        .par_chunks_mut(2 * w)
-        .zip(half.data_mut().par_chunks_mut(w.div_ceil(2)))
+        .par_chunks_mut(4 * w)
+        .zip(quarter.data_mut().par_chunks_mut(w.div_ceil(4)))
         .enumerate()
-        .for_each(|(j, (out, half_row))| {
-            let (r0, r1) = out.split_at_mut(w.min(out.len()));
-            map_row(2 * j, r0);
-            if r1.is_empty() {
-                crate::detail::reduce_row(r0, r0, half_row);
-            } else {
-                map_row(2 * j + 1, r1);
-                crate::detail::reduce_row(r0, r1, half_row);
+        .for_each(|(j, (out, quarter_row))| {
+            for (i, row) in out.chunks_mut(w).enumerate() {
+                map_row(4 * j + i, row);
             }
+            let mut rows = [&[][..]; 4];
+            let n = out.len() / w;
+            for (slot, row) in rows.iter_mut().zip(out.chunks(w)) {
+                *slot = row;
+            }
+            crate::detail::quarter_row(&rows[..n], quarter_row);
         });
 }
 

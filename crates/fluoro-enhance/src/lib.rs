@@ -120,6 +120,8 @@ pub struct Enhancer {
     clahe: clahe::ClaheScratch,
     detail: detail::DetailScratch,
     noise_scratch: Vec<f32>,
+    /// The field's row spans, for the inside mean.
+    spans: field::FieldSpans,
     times: StageTimes,
 }
 
@@ -189,6 +191,7 @@ impl Enhancer {
             recursive,
             bilateral,
             noise_scratch,
+            spans,
             times,
             ..
         } = self;
@@ -200,7 +203,7 @@ impl Enhancer {
             && params.intensity == normalize::Intensity::Log
             && mask.size() == input.size();
         let fill = if fused {
-            normalize::inside_mean(input, mask)
+            normalize::inside_mean_in(input, mask, spans)
         } else {
             normalize::normalize(input, mask, params.intensity, &mut bufs[0])
         };
@@ -319,9 +322,9 @@ impl<'a> DisplayStage<'a> {
         let [(slot_a, a), (slot_b, b)] = free;
         let t = Instant::now();
         match (params.clahe, params.detail) {
-            // CLAHE makes the detail stage's 2x2 means of its result as it goes
-            (Some(p), Some(_)) => detail.halve(|half| {
-                clahe::clahe_halving(src, mask, params.range, &p, clahe, a, Some(half));
+            // CLAHE makes the detail stage's 4x4 means of its result as it goes
+            (Some(p), Some(_)) => detail.means_from(|quarter| {
+                clahe::clahe_with_means(src, mask, params.range, &p, clahe, a, Some(quarter));
                 a.stamp()
             }),
             (Some(p), None) => clahe::clahe(src, mask, params.range, &p, clahe, a),

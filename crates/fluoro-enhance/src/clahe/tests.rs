@@ -128,16 +128,18 @@ fn tables_for_the_used_bins_give_the_full_tables_bits() {
     assert!(mx - mn > 100.0, "range {}", mx - mn);
 }
 
-/// With the detail stage's 2x2 means taken along, the result is [`clahe`]'s and the
-/// means are those of the result (odd sizes: the last row and column pair with
-/// themselves).
+/// With the detail stage's 4x4 means taken along, the result is [`clahe`]'s and the
+/// means are those of the result, with the bits of two 2x2 halvings (sizes that are not
+/// multiples of four: the last rows and columns pair with themselves; wider than the
+/// means' column blocks).
 #[test]
-fn halving_gives_the_results_means() {
+fn means_taken_along_are_the_results() {
     let p = ClaheParams::default();
-    for (w, h) in [(45, 37), (64, 30), (1, 1), (9, 2)] {
+    for (w, h) in [(45, 37), (64, 30), (1, 1), (9, 2), (1100, 7), (6, 13)] {
         let src = random_frame(w, h, 4);
         let mask = Frame::filled(w, h, 1u8);
-        let (mut want, mut got, mut half) = (Frame::new(0, 0), Frame::new(0, 0), Frame::new(0, 0));
+        let (mut want, mut got, mut quarter) =
+            (Frame::new(0, 0), Frame::new(0, 0), Frame::new(0, 0));
         clahe(
             &src,
             &mask,
@@ -148,15 +150,21 @@ fn halving_gives_the_results_means() {
         );
         let mut s = ClaheScratch::default();
         let range = (0.0, 4000.0);
-        clahe_halving(&src, &mask, range, &p, &mut s, &mut got, Some(&mut half));
+        clahe_with_means(&src, &mask, range, &p, &mut s, &mut got, Some(&mut quarter));
         assert!(got == want, "{w}x{h}");
-        assert_eq!(half.size(), (w.div_ceil(2), h.div_ceil(2)));
-        for (y, row) in half.data().chunks(w.div_ceil(2)).enumerate() {
-            let mut expected = vec![0.0; w.div_ceil(2)];
-            let (r0, r1) = (want.row(2 * y), want.row((2 * y + 1).min(h - 1)));
-            crate::detail::reduce_row(r0, r1, &mut expected);
-            assert_eq!(row, &expected[..], "{w}x{h} half row {y}");
-        }
+        // two halvings of the result, each row and column pairing as reduce_row does
+        let halve = |f: &Frame<f32>| {
+            let (fw, fh) = f.size();
+            let mut half = Frame::filled(fw.div_ceil(2), fh.div_ceil(2), 0.0f32);
+            for y in 0..fh.div_ceil(2) {
+                let (r0, r1) = (f.row(2 * y), f.row((2 * y + 1).min(fh - 1)));
+                crate::detail::reduce_row(r0, r1, half.row_mut(y));
+            }
+            half
+        };
+        let expected = halve(&halve(&want));
+        assert_eq!(quarter.size(), (w.div_ceil(4), h.div_ceil(4)));
+        assert!(quarter == expected, "{w}x{h}");
     }
 }
 
