@@ -453,7 +453,52 @@ mod tests {
         }
     }
 
-    /// `forward_many` on the feature vectors `xs` scores each like `forward`.
+    /// The committed model scores as a plain float64 evaluation of its weights file does
+    /// (standardise, each layer's weights row by row, ReLU between), within float32
+    /// rounding, blocked and one vector at a time.
+    #[test]
+    fn the_committed_model_scores_as_a_float64_reference() {
+        let m = embedded_model().expect("anatomy_weights.json parses");
+        let file: MlpFile =
+            serde_json::from_str(include_str!("../anatomy_weights.json")).expect("parses");
+        let xs: Vec<f32> = (0..37 * N_FEATURES)
+            .map(|i| ((i * 53 % 97) as f32 / 48.0 - 1.0) * 2.0 + file.mean[i % N_FEATURES])
+            .collect();
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let mut many = vec![0f32; 37 * N_CLASSES];
+        m.forward_many(&xs, &mut a, &mut b, &mut many);
+        for (x, got) in xs.chunks(N_FEATURES).zip(many.chunks(N_CLASSES)) {
+            let mut v: Vec<f64> = x
+                .iter()
+                .zip(file.mean.iter().zip(&file.std))
+                .map(|(&x, (&m, &s))| (f64::from(x) - f64::from(m)) / f64::from(s))
+                .collect();
+            for (li, (w, bias)) in file.layers.iter().enumerate() {
+                v = w
+                    .iter()
+                    .zip(bias)
+                    .map(|(row, &bo)| {
+                        let s: f64 = row.iter().zip(&v).map(|(&w, &x)| f64::from(w) * x).sum();
+                        let s = s + f64::from(bo);
+                        if li + 1 < file.layers.len() {
+                            s.max(0.0)
+                        } else {
+                            s
+                        }
+                    })
+                    .collect();
+            }
+            for (want, &got) in v.iter().zip(got) {
+                assert!(
+                    (want - f64::from(got)).abs() < 1e-4 * want.abs().max(1.0),
+                    "{v:?} vs {got:?}"
+                );
+            }
+        }
+    }
+
+    /// `forward_many` on the feature vectors `xs` scores each like `forward`, to the same
+    /// bits.
     fn blocked_matches_single(m: &Mlp, xs: &[f32], what: &str) {
         let (mut a, mut b) = (Vec::new(), Vec::new());
         let mut many = vec![0f32; xs.len() / N_FEATURES * N_CLASSES];
@@ -461,12 +506,7 @@ mod tests {
         for (x, got) in xs.chunks(N_FEATURES).zip(many.chunks(N_CLASSES)) {
             let mut one = [0f32; N_CLASSES];
             m.forward(x, &mut a, &mut b, &mut one);
-            for (p, q) in one.iter().zip(got) {
-                assert!(
-                    (p - q).abs() <= 1e-5 * p.abs().max(1.0),
-                    "{what}: {one:?} vs {got:?}"
-                );
-            }
+            assert_eq!(one, got, "{what}");
         }
     }
 }
