@@ -36,6 +36,27 @@ pub fn exp2_neg(t: f32) -> f32 {
         .mul_add(f, 0.240_222_3)
         .mul_add(f, 0.693_121)
         .mul_add(f, 1.0);
+    // times 2^i by adding i to the exponent field: an integer add, where the multiply by
+    // 2^i took a multiply unit (the bilateral filter's pair weights are bound by those);
+    // the same bits, as p * 2^i is a normal number for every t >= -126 (i = -126 only
+    // with f = 0, p = 1)
+    f32::from_bits(p.to_bits().wrapping_add((i as u32) << 23))
+}
+
+/// [`exp2_neg`] as it was written first, multiplying by `2^i`: the reference its exponent
+/// add must match bit for bit.
+#[cfg(test)]
+fn exp2_neg_multiplying(t: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0;
+    let t = t.max(-126.0);
+    let r = t + MAGIC;
+    let f = t - (r - MAGIC);
+    let i = (r.to_bits() as i32).wrapping_sub(MAGIC.to_bits() as i32);
+    let p = f
+        .mul_add(0.009_672_17, 0.055_922_04)
+        .mul_add(f, 0.240_222_3)
+        .mul_add(f, 0.693_121)
+        .mul_add(f, 1.0);
     p * f32::from_bits((i.wrapping_add(127) as u32) << 23)
 }
 
@@ -94,6 +115,29 @@ mod tests {
             worst = worst.max(rel);
         }
         assert!(worst < 2e-5, "{worst}");
+    }
+
+    /// The exponent add gives the multiply's bits over the domain, t <= 0: every 251st f32
+    /// from 0 down to -2 (where most of them lie), a fine grid down to -130, both sides of
+    /// every integer and half-integer (where the rounding switches) and of the clamp, and
+    /// the infinity below and NaN (clamped).
+    #[test]
+    fn exponent_add_equals_the_multiply() {
+        let mut ts: Vec<f32> = Vec::new();
+        let (zero, two) = ((-0.0f32).to_bits(), (-2.0f32).to_bits());
+        ts.extend((zero..=two).step_by(251).map(f32::from_bits));
+        ts.extend((0..1_000_000u32).map(|k| -(k as f32) * 1.3e-4));
+        for n in 0..=130 {
+            let v = -(n as f32);
+            for x in [v, v - 0.5, v + 0.5] {
+                ts.extend([x.next_down(), x, x.next_up()]);
+            }
+        }
+        ts.extend([-126.0, -125.5, -126.5, f32::NEG_INFINITY, f32::NAN]);
+        for t in ts.into_iter().filter(|t| t.is_nan() || *t <= 0.0) {
+            let (got, want) = (exp2_neg(t), exp2_neg_multiplying(t));
+            assert_eq!(got.to_bits(), want.to_bits(), "{t}: {got} vs {want}");
+        }
     }
 
     #[test]
