@@ -285,7 +285,8 @@ pub fn clahe(
     scratch: &mut ClaheScratch,
     dst: &mut Frame<f32>,
 ) {
-    clahe_with_means(src, mask, range, p, scratch, dst, None);
+    // its histogram and mapping loops handed to the pool once
+    crate::par::in_pool(|| clahe_with_means(src, mask, range, p, scratch, dst, None));
 }
 
 /// [`clahe`], also writing the 4x4 means of its result into `quarter` (the detail stage's

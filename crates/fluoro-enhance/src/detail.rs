@@ -142,8 +142,21 @@ pub fn enhance_detail_sampled(
 }
 
 /// The detail stage; with `samples`, the display window's samples of `dst` inside `mask`
-/// (of `src`'s size) taken as each row is written.
+/// (of `src`'s size) taken as each row is written. Its parallel loops are handed to the
+/// pool once ([`crate::par::in_pool`]).
 fn detail_with(
+    src: &Frame<f32>,
+    mask: Option<&Frame<u8>>,
+    p: &DetailParams,
+    s: &mut DetailScratch,
+    dst: &mut Frame<f32>,
+    samples: Option<&mut Vec<f32>>,
+) {
+    crate::par::in_pool(|| detail_here(src, mask, p, s, dst, samples));
+}
+
+/// [`detail_with`] on the calling thread.
+fn detail_here(
     src: &Frame<f32>,
     mask: Option<&Frame<u8>>,
     p: &DetailParams,

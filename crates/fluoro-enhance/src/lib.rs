@@ -173,8 +173,11 @@ impl Enhancer {
     /// Enhances one frame and returns the display output ([`Enhancer::output`]); the
     /// denoised intermediate is [`Enhancer::denoised`]. Both stay valid until the next call.
     pub fn process(&mut self, input: &Frame<f32>, mask: &Frame<u8>) -> &Frame<f32> {
-        self.denoise(input, mask);
-        self.display_stage().1.run(mask)
+        // one hand-over to the pool for the whole chain's parallel loops
+        par::in_pool(|| {
+            self.denoise_here(input, mask);
+            self.display_stage().1.run_here(mask, None)
+        })
     }
 
     /// The noise-reduction half of [`Enhancer::process`] (normalisation, recursive and
@@ -184,6 +187,11 @@ impl Enhancer {
     /// log-domain data, the normalised frame is not written: the filter reads the input
     /// row by row with the shutter filled by the inside mean ([`temporal::Current`]).
     pub fn denoise(&mut self, input: &Frame<f32>, mask: &Frame<u8>) -> &Frame<f32> {
+        par::in_pool(|| self.denoise_here(input, mask))
+    }
+
+    /// [`Enhancer::denoise`] on the calling thread.
+    fn denoise_here(&mut self, input: &Frame<f32>, mask: &Frame<u8>) -> &Frame<f32> {
         let Self {
             params,
             bufs,
@@ -296,7 +304,7 @@ impl<'a> DisplayStage<'a> {
     /// CLAHE and detail enhancement of the denoised frame; returns the display output
     /// (also [`Enhancer::output`] from now on).
     pub fn run(self, mask: &Frame<u8>) -> &'a Frame<f32> {
-        self.run_with(mask, None)
+        par::in_pool(|| self.run_here(mask, None))
     }
 
     /// [`DisplayStage::run`], also taking the display window's samples of the output into
@@ -305,10 +313,12 @@ impl<'a> DisplayStage<'a> {
     /// written ([`detail::enhance_detail_sampled`]), which spares a second, scattered read
     /// of the frame.
     pub fn run_sampled(self, mask: &Frame<u8>, samples: &mut Vec<f32>) -> &'a Frame<f32> {
-        self.run_with(mask, Some(samples))
+        par::in_pool(|| self.run_here(mask, Some(samples)))
     }
 
-    fn run_with(self, mask: &Frame<u8>, mut samples: Option<&mut Vec<f32>>) -> &'a Frame<f32> {
+    /// [`DisplayStage::run_sampled`] (or [`DisplayStage::run`], without `samples`) on the
+    /// calling thread.
+    fn run_here(self, mask: &Frame<u8>, mut samples: Option<&mut Vec<f32>>) -> &'a Frame<f32> {
         let Self {
             params,
             src,

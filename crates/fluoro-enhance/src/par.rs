@@ -5,6 +5,16 @@
 
 use rayon::prelude::*;
 
+/// Runs `f` on a rayon worker thread, in place when called on one already.
+///
+/// Called from outside the pool, every parallel loop hands its work to the workers and
+/// puts the caller to sleep until they finish: about 20-30 us per loop on a two-core VM
+/// (an empty 8-item loop measured 22-33 us from outside the pool, 0.1-0.2 us inside). A
+/// stage of several loops pays that once through here.
+pub fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    rayon::join(f, || ()).0
+}
+
 /// Calls `f(index, chunk, scratch)` for every `chunk`-sized piece of `data` in parallel.
 /// `scratch` grows (with `S::default()`) only when there are more bands than before; `f`
 /// sizes its scratch itself (e.g. `Vec::resize`, which allocates only the first time).
@@ -71,6 +81,26 @@ mod tests {
             par_chunks_with(&mut data, 3, &mut scratch, |_, _, _| {});
             assert_eq!(scratch.len(), kept, "scratch is reused, not rebuilt");
         }
+    }
+
+    #[test]
+    fn in_pool_runs_on_a_worker_and_in_place_on_one() {
+        // the test thread is not one of the pool's
+        assert_eq!(rayon::current_thread_index(), None);
+        let on = in_pool(|| {
+            let here = rayon::current_thread_index();
+            // called again on a worker, it stays on that worker
+            (here, in_pool(rayon::current_thread_index))
+        });
+        assert!(on.0.is_some(), "{on:?}");
+        assert_eq!(on.0, on.1);
+        // its result and the closure's borrows come back
+        let mut v = vec![1, 2];
+        let n = in_pool(|| {
+            v.push(3);
+            v.len()
+        });
+        assert_eq!((n, v.len()), (3, 3));
     }
 
     #[test]

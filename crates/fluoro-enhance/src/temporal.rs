@@ -138,7 +138,7 @@ impl RecursiveFilter {
         &mut self,
         cur: &Frame<f32>,
         mask: &Frame<u8>,
-        noise_sigma: impl FnOnce() -> f32,
+        noise_sigma: impl FnOnce() -> f32 + Send,
         p: &TemporalParams,
     ) -> &Frame<f32> {
         self.filter_current(Current::Frame(cur), mask, noise_sigma, p)
@@ -149,6 +149,18 @@ impl RecursiveFilter {
     /// never written, each of its rows made where the filter reads it. The same result as
     /// [`RecursiveFilter::filter_with`] on the normalised frame.
     pub fn filter_current(
+        &mut self,
+        cur: Current,
+        mask: &Frame<u8>,
+        noise_sigma: impl FnOnce() -> f32 + Send,
+        p: &TemporalParams,
+    ) -> &Frame<f32> {
+        // its two parallel passes handed to the pool once
+        crate::par::in_pool(|| self.filter_here(cur, mask, noise_sigma, p))
+    }
+
+    /// [`RecursiveFilter::filter_current`] on the calling thread.
+    fn filter_here(
         &mut self,
         cur: Current,
         mask: &Frame<u8>,

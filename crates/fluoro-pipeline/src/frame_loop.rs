@@ -317,11 +317,7 @@ impl FrameLoop {
         draw: bool,
     ) -> Result<(Analysis, FrameTimes), LoopError> {
         check_sizes(input, mask, next)?;
-        rayon::join(
-            || self.process_here(input, mask, next, mm_per_px, draw),
-            || (),
-        )
-        .0
+        fluoro_enhance::par::in_pool(|| self.process_here(input, mask, next, mm_per_px, draw))
     }
 
     /// [`FrameLoop::process_ahead`] on the calling thread.
